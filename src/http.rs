@@ -1,0 +1,225 @@
+//! The only module that opens sockets: one HTTPS request per call, through ureq with
+//! rustls on ring, with the roots, client certificate and proxy the caller chose.
+//!
+//! It owns the URL policy (no `http://` off loopback), the response size limit, and the
+//! wording of network and TLS failures, so a user reads "server certificate not trusted"
+//! rather than "Broken pipe". It never retries (see `exchange`) and never logs bodies.
+
+use std::io;
+use std::time::Duration;
+
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
+
+use crate::cli::Tls;
+use crate::error::{Error, summarize};
+use crate::tls;
+
+/// Bodies larger than this are refused without reading further.
+pub const MAX_BODY: u64 = 1 << 20;
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// `Retry-After` in seconds, when the server sent one.
+    pub retry_after: Option<Duration>,
+}
+
+/// Refuses URLs that would carry secrets in clear: `http://` is allowed only to loopback
+/// hosts, or everywhere with `--allow-insecure-http`.
+pub fn check_url(url: &str, allow_insecure_http: bool, flag: &str) -> Result<(), Error> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| Error::Usage(format!("invalid {flag} '{url}': expected https://HOST/...")))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host_of(authority);
+    if host.is_empty() || authority.contains('@') {
+        return Err(Error::Usage(format!("invalid {flag} '{url}': expected https://HOST/...")));
+    }
+    match scheme {
+        "https" => Ok(()),
+        "http" if allow_insecure_http || is_loopback(host) => Ok(()),
+        "http" => Err(Error::Usage(format!(
+            "refusing {flag} '{url}': http:// would send the ServiceAccount token in clear; use https:// (or --allow-insecure-http behind a TLS-terminating sidecar)"
+        ))),
+        _ => Err(Error::Usage(format!("invalid {flag} '{url}': expected https://HOST/..."))),
+    }
+}
+
+/// The host of `host:port`, `[v6]:port` or `host`, without brackets.
+pub fn host_of(authority: &str) -> &str {
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or("");
+    }
+    authority.rsplit_once(':').map_or(authority, |(host, _)| host)
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Builds the agent for one run: trusted roots, optional client certificate, optional
+/// proxy (`http://[user:pass@]host:port`). Environment proxies are NOT read here; the
+/// caller decides (see `proxy`).
+pub fn agent(tls: &Tls, proxy: Option<&str>) -> Result<ureq::Agent, Error> {
+    let proxy = match proxy {
+        Some(url) if url.starts_with("http://") => Some(
+            ureq::Proxy::new(url)
+                .map_err(|_| Error::Usage(format!("invalid proxy URL {}", crate::proxy::masked(url))))?,
+        ),
+        Some(url) => {
+            return Err(Error::Usage(format!(
+                "unsupported proxy {}: only http:// proxies (HTTP CONNECT) are supported",
+                crate::proxy::masked(url)
+            )));
+        }
+        None => None,
+    };
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .https_only(false)
+        .max_redirects(0)
+        .proxy(proxy)
+        .user_agent(concat!("tokenxchange/", env!("CARGO_PKG_VERSION")))
+        .accept("application/json")
+        .max_idle_connections(0)
+        .build();
+    let connector =
+        ().chain(ConnectProxyConnector::default())
+            .chain(TcpConnector::default())
+            .chain(tls::TlsConnector(tls::client_config(tls)?));
+    Ok(ureq::Agent::with_parts(config, connector, DefaultResolver::default()))
+}
+
+/// POSTs a form body. `timeout` bounds the whole call, connect to last body byte.
+pub fn post_form(
+    agent: &ureq::Agent,
+    url: &str,
+    authorization: &str,
+    body: &str,
+    timeout: Duration,
+) -> Result<Response, Error> {
+    let request = agent
+        .post(url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("Authorization", authorization)
+        .config()
+        .timeout_global(Some(timeout))
+        .build();
+    finish(url, request.send(body))
+}
+
+/// GETs a document (OpenID discovery).
+pub fn get(agent: &ureq::Agent, url: &str, timeout: Duration) -> Result<Response, Error> {
+    let request = agent.get(url).config().timeout_global(Some(timeout)).build();
+    finish(url, request.call())
+}
+
+fn finish(url: &str, result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Response, Error> {
+    let mut response = result.map_err(|err| failure(url, err))?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let body = match response.body_mut().with_config().limit(MAX_BODY).read_to_vec() {
+        Ok(body) => body,
+        Err(ureq::Error::BodyExceedsLimit(_)) => {
+            return Err(Error::BadResponse {
+                url: url.into(),
+                status,
+                reason: format!("body larger than {} KiB; refused", MAX_BODY / 1024),
+            });
+        }
+        Err(err) => return Err(failure(url, err)),
+    };
+    Ok(Response { status, body, retry_after })
+}
+
+/// Words a failure without an HTTP answer.
+fn failure(url: &str, err: ureq::Error) -> Error {
+    let network = |reason: String| Error::Network { url: url.into(), reason };
+    match err {
+        ureq::Error::Timeout(_) => network("no answer within the timeout (--timeout)".into()),
+        ureq::Error::HostNotFound => network("host name not found (DNS)".into()),
+        ureq::Error::ConnectionFailed => network("connection failed".into()),
+        ureq::Error::ConnectProxyFailed(why) => {
+            network(format!("the proxy refused the CONNECT tunnel: {}", summarize(why.as_bytes(), 200)))
+        }
+        ureq::Error::Io(err) => match err.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+            Some(tls) => tls_failure(url, tls),
+            None => network(io_reason(&err)),
+        },
+        ureq::Error::Protocol(err) => network(format!("malformed HTTP answer ({err})")),
+        other => network(other.to_string()),
+    }
+}
+
+fn io_reason(err: &io::Error) -> String {
+    match err.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "no answer within the timeout (--timeout)".into(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionAborted => {
+            "the server closed the connection (if it requires a TLS client certificate, set --client-certificate and --client-key)".into()
+        }
+        _ => err.to_string(),
+    }
+}
+
+fn tls_failure(url: &str, err: &rustls::Error) -> Error {
+    use rustls::{AlertDescription, CertificateError};
+    let reason = match err {
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            "server certificate not trusted: unknown issuer (give its CA with --certificate-authority)".into()
+        }
+        rustls::Error::InvalidCertificate(CertificateError::Expired | CertificateError::ExpiredContext { .. }) => {
+            "server certificate has expired".into()
+        }
+        rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => "server certificate does not name this host".into(),
+        rustls::Error::InvalidCertificate(other) => format!("server certificate rejected: {other:?}"),
+        rustls::Error::AlertReceived(AlertDescription::CertificateRequired) => {
+            "the server requires a client certificate (--client-certificate and --client-key)".into()
+        }
+        rustls::Error::AlertReceived(AlertDescription::BadCertificate | AlertDescription::UnknownCA) => {
+            "the server rejected the client certificate".into()
+        }
+        other => format!("{other}"),
+    };
+    Error::Tls { url: url.into(), reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_policy() {
+        assert!(check_url("https://dex.example.com/token", false, "--oidc-endpoint").is_ok());
+        assert!(check_url("http://127.0.0.1:5556/token", false, "--oidc-endpoint").is_ok());
+        assert!(check_url("http://localhost/token", false, "--oidc-endpoint").is_ok());
+        assert!(check_url("http://[::1]:80/token", false, "--oidc-endpoint").is_ok());
+        assert!(check_url("http://dex.dex.svc/token", true, "--oidc-endpoint").is_ok());
+        let err = check_url("http://dex.dex.svc/token", false, "--oidc-endpoint").unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(
+            err.to_string().starts_with("refusing --oidc-endpoint 'http://dex.dex.svc/token': http:// would send"),
+            "{err}"
+        );
+        for bad in ["dex.example.com/token", "ftp://x/y", "https:///token", "https://user:pw@dex/token"] {
+            let err = check_url(bad, false, "--oidc-endpoint").unwrap_err();
+            assert_eq!(err.to_string(), format!("invalid --oidc-endpoint '{bad}': expected https://HOST/..."));
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(host_of("dex:443"), "dex");
+        assert_eq!(host_of("[::1]:8443"), "::1");
+        assert_eq!(host_of("dex"), "dex");
+    }
+}

@@ -1,0 +1,120 @@
+//! Secrets and the files they come from: the subject token, the client secret.
+//!
+//! [`Secret`] is the only type that holds a token or a client secret. It has no
+//! `Display`, and its `Debug` prints a short SHA-256 fingerprint, so a secret cannot end up
+//! in a message by accident. Files are read on every run (the kubelet rotates the token).
+
+use std::fmt;
+use std::path::Path;
+
+use crate::error::Error;
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the request body, the Authorization header or stdout.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `sha256:` and the first 12 hex digits of the digest: safe to log, enough to compare.
+    pub fn fingerprint(&self) -> String {
+        format!("sha256:{}", &hex_sha256(self.0.as_bytes())[..12])
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({})", self.fingerprint())
+    }
+}
+
+/// Reads the subject token, trimming surrounding whitespace (a trailing newline is usual).
+pub fn read_subject(path: &Path) -> Result<Secret, Error> {
+    let token = read_trimmed(path).map_err(|reason| Error::SubjectToken { path: path.into(), reason })?;
+    Ok(token)
+}
+
+/// Reads a client secret file, trimming surrounding whitespace. An empty file is an empty
+/// secret (a Dex public client).
+pub fn read_client_secret(path: &Path) -> Result<Secret, Error> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Secret::new(text.trim())),
+        Err(err) => Err(Error::ConfigFile { what: "client secret file", path: path.into(), reason: err.to_string() }),
+    }
+}
+
+/// Lowercase hex SHA-256, for fingerprints and cache keys.
+pub fn hex_sha256(bytes: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn read_trimmed(path: &Path) -> Result<Secret, String> {
+    let bytes = std::fs::read(path).map_err(|err| err.to_string())?;
+    let text = String::from_utf8(bytes).map_err(|_| "file is not UTF-8 text".to_string())?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err("file is empty".into());
+    }
+    if token.chars().any(char::is_whitespace) {
+        return Err("file holds more than one word; expected a single token".into());
+    }
+    Ok(Secret::new(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_file(name: &str, content: &[u8]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("tokenxchange-token-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("token");
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    #[test]
+    fn debug_shows_a_fingerprint_never_the_secret() {
+        let secret = Secret::new("eyJhbGciOi.payload.sig");
+        let debug = format!("{secret:?}");
+        assert!(!debug.contains("payload"), "{debug}");
+        assert_eq!(debug, format!("Secret({})", secret.fingerprint()));
+        assert_eq!(Secret::new("abc").fingerprint(), "sha256:ba7816bf8f01");
+    }
+
+    #[test]
+    fn subject_token_is_trimmed() {
+        let path = temp_file("trim", b"  header.payload.sig\n\n");
+        assert_eq!(read_subject(&path).unwrap().expose(), "header.payload.sig");
+    }
+
+    #[test]
+    fn empty_and_missing_subject_tokens_are_exit_3() {
+        let path = temp_file("empty", b" \n");
+        let err = read_subject(&path).unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert!(err.to_string().contains("file is empty"), "{err}");
+
+        let err = read_subject(Path::new("/nonexistent/token")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot use subject token file /nonexistent/token: No such file or directory (os error 2) (set --token-file to the projected ServiceAccount token)"
+        );
+    }
+
+    #[test]
+    fn client_secret_file_is_trimmed_and_may_be_empty() {
+        let path = temp_file("secret", b"s3cr+t\n");
+        assert_eq!(read_client_secret(&path).unwrap().expose(), "s3cr+t");
+        let path = temp_file("secret-empty", b"");
+        assert_eq!(read_client_secret(&path).unwrap().expose(), "");
+        assert_eq!(read_client_secret(Path::new("/nonexistent")).unwrap_err().exit_code(), 2);
+    }
+}
