@@ -27,7 +27,7 @@ const TOKEN_TYPE_PREFIX: &str = "urn:ietf:params:oauth:token-type:";
 #[derive(Debug)]
 pub enum Command {
     GetToken(Box<Config>),
-    Clean { cache_dir: Option<PathBuf> },
+    Clean { cache_dir: PathBuf },
     Install { dir: PathBuf, force: bool },
     Help,
     Version,
@@ -509,12 +509,9 @@ fn cluster_value_error(key: &str) -> Error {
     ))
 }
 
-fn cache_dir(flags: &Flags, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Option<PathBuf>, Error> {
-    let dir = cache_dir_from(flags.cache_dir.clone(), env);
-    if dir.is_none() {
-        return Err(Error::Usage("no cache directory: set --cache-dir, KUBECACHEDIR or HOME".into()));
-    }
-    Ok(dir)
+fn cache_dir(flags: &Flags, env: &dyn Fn(&str) -> Option<OsString>) -> Result<PathBuf, Error> {
+    cache_dir_from(flags.cache_dir.clone(), env)
+        .ok_or_else(|| Error::Usage("no cache directory: set --cache-dir, KUBECACHEDIR or HOME".into()))
 }
 
 /// `--cache-dir`, else `TOKENXCHANGE_CACHE_DIR`, else `$KUBECACHEDIR/tokenxchange`, else
@@ -831,7 +828,7 @@ mod tests {
         assert!(usage_error(&["install"], &[]).starts_with("usage: tokenxchange install"));
         match parse_with(&["clean"], &[("HOME", "/home/argocd")]) {
             Ok(Command::Clean { cache_dir }) => {
-                assert_eq!(cache_dir, Some("/home/argocd/.kube/cache/tokenxchange".into()))
+                assert_eq!(cache_dir, PathBuf::from("/home/argocd/.kube/cache/tokenxchange"))
             }
             other => panic!("{other:?}"),
         }

@@ -6,12 +6,12 @@
 //! rather than "Broken pipe". It never retries (see `exchange`) and never logs bodies.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
 
-use crate::cli::Tls;
 use crate::error::{Error, summarize};
 use crate::tls;
 
@@ -59,10 +59,9 @@ fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Builds the agent for one run: trusted roots, optional client certificate, optional
-/// proxy (`http://[user:pass@]host:port`). Environment proxies are NOT read here; the
-/// caller decides (see `proxy`).
-pub fn agent(tls: &Tls, proxy: Option<&str>) -> Result<ureq::Agent, Error> {
+/// Builds an agent: TLS as configured (see `tls`), and the proxy the caller chose
+/// (`http://[user:pass@]host:port`); environment proxies are not read here (see `proxy`).
+pub fn agent(tls: Arc<rustls::ClientConfig>, proxy: Option<&str>) -> Result<ureq::Agent, Error> {
     let proxy = match proxy {
         Some(url) if url.starts_with("http://") => Some(
             ureq::Proxy::new(url)
@@ -86,9 +85,7 @@ pub fn agent(tls: &Tls, proxy: Option<&str>) -> Result<ureq::Agent, Error> {
         .max_idle_connections(0)
         .build();
     let connector =
-        ().chain(ConnectProxyConnector::default())
-            .chain(TcpConnector::default())
-            .chain(tls::TlsConnector(tls::client_config(tls)?));
+        ().chain(ConnectProxyConnector::default()).chain(TcpConnector::default()).chain(tls::TlsConnector(tls));
     Ok(ureq::Agent::with_parts(config, connector, DefaultResolver::default()))
 }
 

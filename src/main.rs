@@ -56,8 +56,7 @@ fn run() -> Result<(), Error> {
         Command::Help => print(cli::USAGE.trim_end()),
         Command::Version => print(concat!("tokenxchange ", env!("CARGO_PKG_VERSION"))),
         Command::Clean { cache_dir } => {
-            let dir = cache_dir.expect("cli::parse returns a directory for clean");
-            for removed in cache::clean(&dir)? {
+            for removed in cache::clean(&cache_dir)? {
                 print(&format!("removed {}", removed.display()))?;
             }
             Ok(())
@@ -76,6 +75,11 @@ fn run() -> Result<(), Error> {
 /// identity provider (one exchange per key at a time, across processes).
 fn get_token(config: &Config, started: Instant) -> Result<Issued, Error> {
     let deadline = started + config.timeout;
+    if config.tls.insecure_skip_verify {
+        eprintln!(
+            "tokenxchange: warning: --insecure-skip-tls-verify: the identity provider's certificate is not checked"
+        );
+    }
     let subject = token::read_subject(&config.token_file)?;
     let client_secret = match &config.client_secret {
         ClientSecret::Value(secret) => secret.clone(),
@@ -113,7 +117,8 @@ fn fetch(
     deadline: Instant,
 ) -> Result<Issued, Error> {
     let proxy_env = proxy::Env::from_process();
-    let agent_for = |url: &str| http::agent(&config.tls, proxy::for_url(url, &proxy_env).as_deref());
+    let tls = tls::client_config(&config.tls)?;
+    let agent_for = |url: &str| http::agent(tls.clone(), proxy::for_url(url, &proxy_env).as_deref());
     if config.tls.insecure_skip_verify {
         eprintln!(
             "tokenxchange: warning: --insecure-skip-tls-verify: the identity provider's certificate is not checked"

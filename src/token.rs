@@ -73,9 +73,7 @@ mod tests {
     use super::*;
 
     fn temp_file(name: &str, content: &[u8]) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("tokenxchange-token-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("token");
+        let path = std::env::temp_dir().join(format!("tokenxchange-token-{}-{name}", std::process::id()));
         std::fs::write(&path, content).unwrap();
         path
     }
@@ -93,12 +91,14 @@ mod tests {
     fn subject_token_is_trimmed() {
         let path = temp_file("trim", b"  header.payload.sig\n\n");
         assert_eq!(read_subject(&path).unwrap().expose(), "header.payload.sig");
+        std::fs::remove_file(path).unwrap();
     }
 
     #[test]
     fn empty_and_missing_subject_tokens_are_exit_3() {
         let path = temp_file("empty", b" \n");
         let err = read_subject(&path).unwrap_err();
+        std::fs::remove_file(path).unwrap();
         assert_eq!(err.exit_code(), 3);
         assert!(err.to_string().contains("file is empty"), "{err}");
 
@@ -113,8 +113,10 @@ mod tests {
     fn client_secret_file_is_trimmed_and_may_be_empty() {
         let path = temp_file("secret", b"s3cr+t\n");
         assert_eq!(read_client_secret(&path).unwrap().expose(), "s3cr+t");
+        std::fs::remove_file(path).unwrap();
         let path = temp_file("secret-empty", b"");
         assert_eq!(read_client_secret(&path).unwrap().expose(), "");
+        std::fs::remove_file(path).unwrap();
         assert_eq!(read_client_secret(Path::new("/nonexistent")).unwrap_err().exit_code(), 2);
     }
 }

@@ -1,0 +1,255 @@
+//! The credential cache, counted at the test Dex: hits cost no request, everything that
+//! changes the token costs exactly one, and a burst of parallel runs costs one.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use testkit::{DexConfig, Fault};
+
+use crate::util::*;
+
+fn cache_dir(env: &Env) -> PathBuf {
+    env.dir.join("home/.kube/cache/tokenxchange")
+}
+
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect())
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+#[test]
+fn second_run_is_a_hit_with_identical_output() {
+    let env = Env::new();
+    let first = env.cached().run();
+    first.success();
+    let second = env.cached().run();
+    second.success();
+    assert_eq!(first.stdout, second.stdout);
+    assert_eq!(env.dex.token_requests(), 1);
+
+    // default directory under HOME, 0700, entry 0600
+    let dir = cache_dir(&env);
+    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+    let files = entries(&dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777, 0o600);
+
+    let verbose = env.cached().arg("-v").run();
+    assert!(verbose.stderr.contains("cache hit "), "{verbose}");
+    verbose.no_secrets(&[&env.subject, CLIENT_SECRET, &Credential::parse(&first.stdout).unwrap().token]);
+    assert_eq!(env.dex.token_requests(), 1);
+}
+
+#[test]
+fn kubecachedir_and_cache_dir_flag_choose_the_directory() {
+    let env = Env::new();
+    let kube = TempDir::new("kubecache");
+    env.cached().env("KUBECACHEDIR", kube.path()).run().success();
+    assert_eq!(entries(&kube.join("tokenxchange")).len(), 1);
+    let flag = TempDir::new("flagcache");
+    env.cached().env("KUBECACHEDIR", kube.path()).arg("--cache-dir").arg(flag.path()).run().success();
+    assert_eq!(entries(flag.path()).len(), 1);
+    assert_eq!(env.dex.token_requests(), 2);
+}
+
+#[test]
+fn expired_entries_are_refreshed() {
+    // A 2 s token: margin 0 s (10% rounds down); after 3 s the entry is stale.
+    let env = Env::with(DexConfig { id_token_ttl: 2, expires_in: Some(2), ..DexConfig::default() });
+    env.cached().run().success();
+    env.cached().run().success();
+    assert_eq!(env.dex.token_requests(), 1);
+    std::thread::sleep(Duration::from_secs(3));
+    let run = env.cached().arg("-v").run();
+    assert!(run.stderr.contains("entry expired"), "{run}");
+    assert_eq!(env.dex.token_requests(), 2);
+}
+
+#[test]
+fn everything_that_changes_the_token_changes_the_key() {
+    let env =
+        Env::with(DexConfig { connectors: vec!["kubernetes".into(), "kubernetes2".into()], ..DexConfig::default() });
+    env.cached().run().success();
+    let mut expected = 1;
+    let mut check = |cmd: &mut Cmd, what: &str| {
+        cmd.run().success();
+        expected += 1;
+        assert_eq!(env.dex.token_requests(), expected, "{what} must miss the cache");
+        cmd.run().success();
+        assert_eq!(env.dex.token_requests(), expected, "{what} must hit on the second run");
+    };
+    check(env.cached().args(["--scopes", "openid"]), "scopes");
+    check(env.cached().args(["--dex-connector", "kubernetes2"]), "connector");
+    check(env.cached().args(["--audience", "target-a"]), "audience");
+    let cluster_a = r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"cluster":{"server":"https://a.example:6443"},"interactive":false}}"#;
+    check(env.cached().env("KUBERNETES_EXEC_INFO", cluster_a), "cluster");
+    let rotated =
+        env.dir.write("rotated", testkit::mint_sa_token("argocd", "argocd-application-controller", "dex", 7200));
+    check(env.cached().arg("--token-file").arg(&rotated), "rotated subject token");
+}
+
+#[test]
+fn a_rotated_token_file_never_gets_the_old_token() {
+    let env = Env::new();
+    let first = env.cached().run().success();
+    std::fs::write(&env.token_file, testkit::mint_sa_token("argocd", "argocd-application-controller", "dex", 7200))
+        .unwrap();
+    let second = env.cached().run().success();
+    assert_ne!(first.token, second.token);
+    assert_eq!(env.dex.token_requests(), 2);
+}
+
+#[test]
+fn corrupt_and_truncated_entries_are_replaced() {
+    let env = Env::new();
+    let good = env.cached().run();
+    good.success();
+    let file = entries(&cache_dir(&env)).pop().unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let damaged = [
+        text[..text.len() / 2].to_string(),
+        String::new(),
+        "\u{0}\u{1}garbage".to_string(),
+        text.replacen("\"token\":\"ey", "\"token\":\"xy", 1),
+        text.replace("\"version\":1", "\"version\":99"),
+    ];
+    let mut requests = 1;
+    for bad in damaged {
+        std::fs::write(&file, &bad).unwrap();
+        let run = env.cached().arg("-v").run();
+        assert_eq!(run.code, Some(0), "{run}");
+        assert!(run.stderr.contains("cache miss"), "{run}");
+        requests += 1;
+        assert_eq!(env.dex.token_requests(), requests);
+        // repaired: the next run is a hit
+        env.cached().run().success();
+        assert_eq!(env.dex.token_requests(), requests);
+    }
+}
+
+#[test]
+fn unsafe_or_unusable_directories_mean_no_cache_not_failure() {
+    let env = Env::new();
+    // a symlink
+    let real = TempDir::new("real-cache");
+    std::fs::set_permissions(real.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let link = env.dir.join("link-cache");
+    std::os::unix::fs::symlink(real.path(), &link).unwrap();
+    let run = env.cached().arg("-v").arg("--cache-dir").arg(&link).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stderr.contains("is a symlink"), "{run}");
+    assert!(entries(real.path()).is_empty());
+
+    // writable by others
+    let open = TempDir::new("open-cache");
+    std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let run = env.cached().arg("-v").arg("--cache-dir").arg(open.path()).run();
+    assert!(run.stderr.contains("writable by group or others"), "{run}");
+    assert!(entries(open.path()).is_empty());
+
+    // cannot be created (a file stands in the way; works as root too)
+    let blocker = env.dir.write("blocker", "x");
+    let run = env.cached().arg("-v").arg("--cache-dir").arg(blocker.join("cache")).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stderr.contains("cache off: cannot create"), "{run}");
+
+    // read-only directory (meaningful when not root)
+    let readonly = TempDir::new("ro-cache");
+    std::fs::set_permissions(readonly.path(), std::fs::Permissions::from_mode(0o500)).unwrap();
+    env.cached().arg("--cache-dir").arg(readonly.path()).run().success();
+    std::fs::set_permissions(readonly.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert_eq!(env.dex.token_requests(), 4);
+}
+
+#[test]
+fn no_cache_and_force_refresh() {
+    let env = Env::new();
+    env.cached().run().success();
+    env.cached().arg("--no-cache").run().success();
+    env.cached().env("TOKENXCHANGE_NO_CACHE", "1").run().success();
+    env.cached().arg("--cache-dir=").run().success();
+    assert_eq!(env.dex.token_requests(), 4);
+    let refreshed = env.cached().args(["--force-refresh", "-v"]).run();
+    assert!(refreshed.stderr.contains("--force-refresh"), "{refreshed}");
+    assert_eq!(env.dex.token_requests(), 5);
+    // the refreshed entry replaced the old one and is served
+    let next = env.cached().run();
+    assert_eq!(next.stdout, refreshed.stdout);
+    assert_eq!(env.dex.token_requests(), 5);
+}
+
+#[test]
+fn failures_are_not_cached() {
+    let env = Env::new();
+    env.dex.push_fault(Fault::status(401, "application/json", r#"{"error":"access_denied"}"#));
+    env.cached().run().failure(4, "access_denied", &env.secrets());
+    env.cached().run().success();
+    assert_eq!(env.dex.token_requests(), 2);
+}
+
+#[test]
+fn fifty_parallel_cold_runs_cost_one_exchange() {
+    let env = Env::new();
+    env.dex.set_delay(Duration::from_millis(300));
+    let children: Vec<_> = (0..50)
+        .map(|_| env.cached().command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+        .collect();
+    let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    for output in &outputs {
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(output.stderr.is_empty());
+        assert_eq!(output.stdout, outputs[0].stdout);
+    }
+    assert_eq!(env.dex.token_requests(), 1);
+}
+
+#[test]
+fn a_run_killed_while_writing_never_leaves_a_broken_entry() {
+    let env = Env::new();
+    for round in 0..20u64 {
+        if round % 3 == 0 {
+            let _ = std::fs::remove_dir_all(cache_dir(&env));
+        }
+        let mut child =
+            env.cached().arg("--force-refresh").command().stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(round * 2));
+        let _ = child.kill();
+        let _ = child.wait();
+        let run = env.cached().arg("-v").run();
+        assert_eq!(run.code, Some(0), "{run}");
+        assert!(!run.stderr.contains("corrupt"), "round {round}: a broken entry was left\n{run}");
+        Credential::parse(&run.stdout).unwrap().claims();
+    }
+}
+
+#[test]
+fn clean_removes_the_entries() {
+    let env = Env::new();
+    env.cached().run().success();
+    let dir = cache_dir(&env);
+    let foreign = dir.join("keep-me.txt");
+    std::fs::write(&foreign, "not ours").unwrap();
+    let run = env.bare().arg("clean").run();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stdout.starts_with("removed "), "{run}");
+    assert!(run.stdout.contains(".json"), "{run}");
+    assert!(entries(&dir).is_empty());
+    assert!(foreign.exists(), "clean removes only the cache's own files");
+    let again = env.bare().arg("clean").run();
+    assert_eq!((again.code, again.stdout.as_str()), (Some(0), ""), "{again}");
+}
+
+#[test]
+fn expired_entries_of_other_keys_are_pruned_on_write() {
+    let env = Env::with(DexConfig { id_token_ttl: 1, expires_in: Some(1), ..DexConfig::default() });
+    env.cached().args(["--scopes", "openid"]).run().success();
+    assert_eq!(entries(&cache_dir(&env)).len(), 1);
+    std::thread::sleep(Duration::from_millis(1500));
+    env.cached().run().success();
+    assert_eq!(entries(&cache_dir(&env)).len(), 1, "the expired entry of the other key is gone");
+}

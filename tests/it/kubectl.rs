@@ -1,0 +1,204 @@
+//! End to end with real kubectl: a kubeconfig whose user runs the binary through `exec`,
+//! against a kube-apiserver stand-in that verifies the Dex-signed JWT.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use testkit::{ApiServer, ApiServerConfig, SigningKey};
+
+use crate::util::*;
+
+pub fn api_server(env: &Env) -> ApiServer {
+    ApiServer::start(ApiServerConfig {
+        issuer: env.dex.issuer(),
+        client_id: CLIENT_ID.into(),
+        key: SigningKey::dex(),
+        username_claim: "name".into(),
+        username_prefix: "oidc:".into(),
+    })
+}
+
+/// `kubectl auth whoami` with `kubeconfig`; returns (exit code, stdout, stderr).
+pub fn whoami(kubectl: &Path, kubeconfig: &Path, home: &Path) -> (Option<i32>, String, String) {
+    let output = Command::new(kubectl)
+        .env_clear()
+        .env("HOME", home)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["auth", "whoami"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kubectl");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+pub fn plugin_args(env: &Env, cache_dir: &Path) -> Vec<String> {
+    vec![
+        format!("--oidc-endpoint={}", env.dex.token_endpoint()),
+        format!("--client-id={CLIENT_ID}"),
+        format!("--client-secret={CLIENT_SECRET}"),
+        "--dex-connector=kubernetes".into(),
+        format!("--token-file={}", env.token_file.display()),
+        format!("--certificate-authority={}", env.ca.display()),
+        format!("--cache-dir={}", cache_dir.display()),
+    ]
+}
+
+#[test]
+fn kubectl_auth_whoami_authenticates_through_the_plugin() {
+    let kubectls = kubectls();
+    if kubectls.is_empty() {
+        eprintln!("kubectl not found on PATH: skipping the end-to-end test with real kubectl");
+        return;
+    }
+    let env = Env::new();
+    let api = api_server(&env);
+    let expected = format!("oidc:{SA_NAME}");
+    for api_version in ["client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1"] {
+        for kubectl in &kubectls {
+            let name = kubectl.file_name().unwrap().to_string_lossy().into_owned();
+            // A fresh cache per run, so every kubectl really runs an exchange.
+            let cache = TempDir::new("kubectl-cache");
+            let config =
+                kubeconfig(&api.url(), &api.ca_pem(), api_version, Path::new(BIN), &plugin_args(&env, cache.path()));
+            let path = env.dir.write(&format!("kubeconfig-{name}"), config);
+            let before = env.dex.token_requests();
+            let (code, stdout, stderr) = whoami(kubectl, &path, &env.dir.join("home"));
+            assert_eq!(code, Some(0), "{name} {api_version}\nstdout: {stdout}\nstderr: {stderr}");
+            assert!(stdout.contains(&expected), "{name} {api_version}: whoami printed\n{stdout}\nstderr: {stderr}");
+            assert_eq!(env.dex.token_requests(), before + 1, "{name} {api_version}: one exchange per kubectl run");
+            eprintln!("{name} with exec {api_version}: {expected}");
+        }
+    }
+    assert!(!api.tokens_seen().is_empty());
+}
+
+#[test]
+fn kubectl_shows_the_plugin_error() {
+    let kubectls = kubectls();
+    let Some(kubectl) = kubectls.last() else {
+        eprintln!("kubectl not found on PATH: skipping the end-to-end failure test with real kubectl");
+        return;
+    };
+    let env = Env::new();
+    let api = api_server(&env);
+    let cache = TempDir::new("kubectl-cache");
+    let mut args = plugin_args(&env, cache.path());
+    args.push("--client-secret=wrong-secret-value".into());
+    let config = kubeconfig(&api.url(), &api.ca_pem(), "client.authentication.k8s.io/v1", Path::new(BIN), &args);
+    let path = env.dir.write("kubeconfig-wrong", config);
+    let (code, stdout, stderr) = whoami(kubectl, &path, &env.dir.join("home"));
+    assert_ne!(code, Some(0), "{stdout}");
+    assert!(stderr.contains("tokenxchange: error: token exchange refused: HTTP 401 invalid_client"), "{stderr}");
+    assert!(!stderr.contains("wrong-secret-value") && !stderr.contains(&env.subject), "{stderr}");
+    assert!(api.tokens_seen().is_empty());
+}
+
+/// One exec configuration, two target clusters: each cluster's `config` extension picks
+/// its own audience and connector (client-go sends it with `provideClusterInfo: true`).
+#[test]
+fn per_cluster_settings_from_the_kubeconfig_extension() {
+    let kubectls = kubectls();
+    let Some(kubectl) = kubectls.last() else {
+        eprintln!("kubectl not found on PATH: skipping the per-cluster end-to-end test with real kubectl");
+        return;
+    };
+    let env = Env::with(testkit::DexConfig {
+        connectors: vec!["kubernetes".into(), "kubernetes-b".into()],
+        ..testkit::DexConfig::default()
+    });
+    let api = api_server(&env);
+    let cache = TempDir::new("per-cluster-cache");
+    let ca = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(api.ca_pem())
+    };
+    let args: String = plugin_args(&env, cache.path())
+        .iter()
+        .map(|a| format!("\n      - {}", miniserde::json::to_string(a)))
+        .collect();
+    let cluster = |name: &str, extension: &str| {
+        format!(
+            "- name: {name}
+  cluster:
+    server: {}
+    certificate-authority-data: {ca}
+    extensions:
+    - name: client.authentication.k8s.io/exec
+      extension: {extension}
+",
+            api.url()
+        )
+    };
+    let config = format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+{}{}{}users:
+- name: argocd
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1
+      command: {}
+      interactiveMode: Never
+      provideClusterInfo: true
+      args:{args}
+contexts:
+- {{name: a, context: {{cluster: a, user: argocd}}}}
+- {{name: b, context: {{cluster: b, user: argocd}}}}
+- {{name: bad, context: {{cluster: bad, user: argocd}}}}
+current-context: a
+",
+        cluster("a", "{audience: cluster-a}"),
+        cluster("b", "{audience: [cluster-b, shared], connectorID: kubernetes-b}"),
+        cluster("bad", "{audiance: typo}"),
+        miniserde::json::to_string(BIN),
+    );
+    let path = env.dir.write("kubeconfig-per-cluster", config);
+    let home = env.dir.join("home");
+    let run = |context: &str| {
+        let output = Command::new(kubectl)
+            .env_clear()
+            .env("HOME", &home)
+            .arg("--kubeconfig")
+            .arg(&path)
+            .args(["--context", context, "auth", "whoami"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    for context in ["a", "b"] {
+        let (ok, stdout, stderr) = run(context);
+        assert!(ok && stdout.contains(&format!("oidc:{SA_NAME}")), "context {context}\n{stdout}\n{stderr}");
+    }
+    let seen: Vec<(Vec<String>, Option<String>)> = env
+        .dex
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| {
+            (r.fields("audience").into_iter().map(String::from).collect(), r.field("connector_id").map(String::from))
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (vec!["cluster-a".to_string()], Some("kubernetes".to_string())),
+            (vec!["cluster-b".to_string(), "shared".to_string()], Some("kubernetes-b".to_string())),
+        ]
+    );
+
+    let (ok, _, stderr) = run("bad");
+    assert!(!ok);
+    assert!(stderr.contains("tokenxchange: error: unknown key 'audiance' in the cluster's exec config"), "{stderr}");
+}

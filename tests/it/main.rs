@@ -1,0 +1,9 @@
+//! Integration tests: the built binary against test servers on 127.0.0.1 (real HTTPS
+//! with a test CA) and, where installed, real kubectl. One binary, a module per topic.
+
+mod cache;
+mod exchange;
+mod install;
+mod kubectl;
+mod network;
+mod util;
