@@ -96,12 +96,13 @@ fn everything_that_changes_the_token_changes_the_key() {
 #[test]
 fn a_rotated_token_file_never_gets_the_old_token() {
     let env = Env::new();
-    let first = env.cached().run().success();
-    std::fs::write(&env.token_file, testkit::mint_sa_token("argocd", "argocd-application-controller", "dex", 7200))
-        .unwrap();
-    let second = env.cached().run().success();
-    assert_ne!(first.token, second.token);
+    env.cached().run().success();
+    let rotated = testkit::mint_sa_token("argocd", "argocd-application-controller", "dex", 7200);
+    std::fs::write(&env.token_file, &rotated).unwrap();
+    env.cached().run().success();
+    // The second run exchanged the new token instead of serving the old credential.
     assert_eq!(env.dex.token_requests(), 2);
+    assert_eq!(env.dex.requests()[1].field("subject_token"), Some(rotated.as_str()));
 }
 
 #[test]
@@ -156,7 +157,7 @@ fn unsafe_or_unusable_directories_mean_no_cache_not_failure() {
     let blocker = env.dir.write("blocker", "x");
     let run = env.cached().arg("-v").arg("--cache-dir").arg(blocker.join("cache")).run();
     assert_eq!(run.code, Some(0), "{run}");
-    assert!(run.stderr.contains("cache off: cannot create"), "{run}");
+    assert!(run.stderr.contains("cache off: "), "{run}");
 
     // read-only directory (meaningful when not root)
     let readonly = TempDir::new("ro-cache");

@@ -118,10 +118,14 @@ fn refusals_are_not_retried() {
     let env = Env::new();
     env.cmd().args(["--client-secret", "wrong", "--retries", "5"]).run().failure(4, "invalid_client", &env.secrets());
     assert_eq!(env.dex.token_requests(), 1);
-    env.cmd()
-        .args(["--retries", "5"])
+    let other = env.dir.write("other.pem", testkit::Ca::new("x").cert_pem());
+    env.bare()
+        .arg(format!("--oidc-endpoint={}", env.dex.token_endpoint()))
+        .args(["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET, "--no-cache", "--retries", "5"])
+        .arg("--token-file")
+        .arg(&env.token_file)
         .arg("--certificate-authority")
-        .arg(env.dir.write("other.pem", testkit::Ca::new("x").cert_pem()))
+        .arg(&other)
         .run()
         .failure(5, "unknown issuer", &env.secrets());
     assert_eq!(env.dex.token_requests(), 1, "certificate errors are not retried");

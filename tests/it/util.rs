@@ -60,9 +60,23 @@ pub struct Run {
     pub elapsed: Duration,
 }
 
+/// Failure reports show the run with the issued token and the client secret blanked, so
+/// no credential lands in a test log.
 impl fmt::Display for Run {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "command: {}\nexit: {:?}\nstdout: {}\nstderr: {}", self.command, self.code, self.stdout, self.stderr)
+        let stdout = match Credential::parse(&self.stdout) {
+            Ok(credential) => {
+                self.stdout.replace(&credential.token, &format!("<token of {} bytes>", credential.token.len()))
+            }
+            Err(_) => self.stdout.clone(),
+        };
+        write!(
+            f,
+            "command: {}\nexit: {:?}\nstdout: {stdout}\nstderr: {}",
+            self.command.replace(CLIENT_SECRET, "***"),
+            self.code,
+            self.stderr
+        )
     }
 }
 
@@ -104,12 +118,23 @@ impl Run {
     }
 }
 
-/// The parsed ExecCredential.
-#[derive(Debug)]
+/// The parsed ExecCredential (its Debug leaves the token out).
 pub struct Credential {
     pub api_version: String,
     pub token: String,
     pub expiration: Option<String>,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Credential({}, token of {} bytes, expires {:?})",
+            self.api_version,
+            self.token.len(),
+            self.expiration
+        )
+    }
 }
 
 impl Credential {

@@ -1,0 +1,107 @@
+//! Test certificate authorities, made fresh at run time: a self-signed CA that issues
+//! ECDSA P-256 server certificates (for 127.0.0.1 and localhost) and client certificates,
+//! and the rustls server configuration built from them. Nothing here is ever written to
+//! disk by this module; callers decide where PEM goes.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, SanType,
+};
+use rustls::RootCertStore;
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+
+/// A self-signed certificate authority with its key.
+pub struct Ca {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+/// A leaf certificate (PEM, leaf first then any chain) and its PKCS#8 private key (PEM).
+pub struct Identity {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl Ca {
+    /// A fresh CA whose subject common name is `name`.
+    pub fn new(name: &str) -> Ca {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = common_name(name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        let key = KeyPair::generate().expect("generate CA key");
+        Ca { issuer: CertifiedIssuer::self_signed(params, key).expect("self-sign CA certificate") }
+    }
+
+    /// The CA certificate, PEM.
+    pub fn cert_pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// A server certificate for IP 127.0.0.1 and DNS localhost.
+    pub fn server_identity(&self) -> Identity {
+        let names = vec![
+            SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            SanType::DnsName("localhost".try_into().expect("valid DNS name")),
+        ];
+        self.issue("localhost", names, ExtendedKeyUsagePurpose::ServerAuth)
+    }
+
+    /// A client certificate whose subject common name is `cn`.
+    pub fn client_identity(&self, cn: &str) -> Identity {
+        self.issue(cn, Vec::new(), ExtendedKeyUsagePurpose::ClientAuth)
+    }
+
+    fn issue(&self, cn: &str, names: Vec<SanType>, usage: ExtendedKeyUsagePurpose) -> Identity {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = common_name(cn);
+        params.subject_alt_names = names;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![usage];
+        params.use_authority_key_identifier_extension = true;
+        let key = KeyPair::generate().expect("generate leaf key");
+        let cert = params.signed_by(&key, &self.issuer).expect("sign leaf certificate");
+        Identity { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+    }
+}
+
+fn common_name(cn: &str) -> DistinguishedName {
+    let mut name = DistinguishedName::new();
+    name.push(DnType::CommonName, cn);
+    name
+}
+
+/// A rustls server configuration (ring provider, TLS 1.2 and 1.3, no ALPN) presenting
+/// `identity`; with `client_ca_pem`, clients must present a certificate signed by that CA.
+pub(crate) fn server_config(identity: &Identity, client_ca_pem: Option<&str>) -> Arc<ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions");
+    let builder = match client_ca_pem {
+        None => builder.with_no_client_auth(),
+        Some(pem) => {
+            let mut roots = RootCertStore::empty();
+            for cert in certs(pem) {
+                roots.add(cert).expect("client CA certificate");
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .expect("client verifier");
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).expect("server key PEM");
+    let config = builder.with_single_cert(certs(&identity.cert_pem), key).expect("server certificate and key");
+    Arc::new(config)
+}
+
+fn certs(pem: &str) -> Vec<CertificateDer<'static>> {
+    CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<_, _>>().expect("certificate PEM")
+}
