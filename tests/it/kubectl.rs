@@ -202,3 +202,71 @@ current-context: a
     assert!(!ok);
     assert!(stderr.contains("tokenxchange: error: unknown key 'audiance' in the cluster's exec config"), "{stderr}");
 }
+
+/// The `config` JSON of the example Argo CD cluster Secret (the block under `config: |`).
+fn cluster_secret_config() -> miniserde::json::Object {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/argocd/cluster-secret.yaml");
+    let yaml = std::fs::read_to_string(&path).unwrap();
+    let mut lines = yaml.lines().skip_while(|l| l.trim() != "config: |").skip(1);
+    let first = lines.next().expect("config block");
+    let indent = first.len() - first.trim_start().len();
+    let mut json = first.trim_start().to_string();
+    for line in lines.take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() >= indent) {
+        json.push('\n');
+        json.push_str(line.get(indent..).unwrap_or(""));
+    }
+    match miniserde::json::from_str(&json).expect("the cluster Secret's config is JSON") {
+        miniserde::json::Value::Object(object) => object,
+        _ => panic!("config is not an object"),
+    }
+}
+
+/// The example cluster Secret's exec settings, with the pod's paths and the example Dex
+/// URL mapped onto the test environment, authenticate real kubectl as documented.
+#[test]
+fn the_argocd_cluster_secret_example_authenticates() {
+    use miniserde::json::Value;
+    let kubectls = kubectls();
+    let Some(kubectl) = kubectls.last() else {
+        eprintln!("kubectl not found on PATH: skipping the cluster Secret end-to-end test");
+        return;
+    };
+    let config = cluster_secret_config();
+    let Some(Value::Object(exec)) = config.get("execProviderConfig") else { panic!("no execProviderConfig") };
+    assert!(exec.get("env").is_none(), "settings go in args, not env");
+    let text = |key: &str| match exec.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        other => panic!("execProviderConfig.{key}: {other:?}"),
+    };
+    assert_eq!(text("command"), "/usr/local/bin/tokenxchange");
+    assert_eq!(text("apiVersion"), "client.authentication.k8s.io/v1");
+    assert!(!text("installHint").is_empty());
+    let Some(Value::Array(args)) = exec.get("args") else { panic!("no args") };
+
+    let env = Env::new();
+    let api = api_server(&env);
+    let secret_file = env.dir.write("client-secret", format!("{CLIENT_SECRET}\n"));
+    let mut mapped: Vec<String> = args
+        .iter()
+        .map(|arg| match arg {
+            Value::String(s) => s
+                .replace("https://dex.example.com/token", &env.dex.token_endpoint())
+                .replace("/var/run/secrets/tokenxchange/token", &env.token_file.to_string_lossy())
+                .replace("/var/run/secrets/tokenxchange/client-secret", &secret_file.to_string_lossy()),
+            other => panic!("argument {other:?} is not a string"),
+        })
+        .collect();
+    // The example trusts Dex through public roots; the test Dex has a private CA.
+    mapped.push(format!("--certificate-authority={}", env.ca.display()));
+    let cache = TempDir::new("secret-cache");
+    mapped.push(format!("--cache-dir={}", cache.path().display()));
+
+    let path = env.dir.write(
+        "kubeconfig-secret",
+        kubeconfig(&api.url(), &api.ca_pem(), &text("apiVersion"), Path::new(BIN), &mapped),
+    );
+    let (code, stdout, stderr) = whoami(kubectl, &path, &env.dir.join("home"));
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("oidc:system:serviceaccount:argocd:argocd-application-controller"), "{stdout}");
+    assert_eq!(env.dex.token_requests(), 1);
+}
