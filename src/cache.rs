@@ -150,9 +150,9 @@ impl Cache {
         Some(Issued { token, expires_at: Some(entry.expires_at) })
     }
 
-    /// Takes the per-key lock, waiting at most until `deadline`. `None` when it cannot be
+    /// Takes the per-key lock, waiting at most until `until`. `None` when it cannot be
     /// had; the caller then exchanges without it. The lock is released when the file drops.
-    pub fn lock(&self, key: &str, deadline: Instant) -> Option<File> {
+    pub fn lock(&self, key: &str, until: Instant) -> Option<File> {
         let path = self.dir.join(format!("{}.lock", &key[..32]));
         let file = match OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&path) {
             Ok(file) => file,
@@ -165,12 +165,12 @@ impl Cache {
         loop {
             match file.try_lock() {
                 Ok(()) => return Some(file),
-                Err(TryLockError::WouldBlock) if Instant::now() + pause < deadline => {
+                Err(TryLockError::WouldBlock) if Instant::now() + pause < until => {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(25));
                 }
                 Err(TryLockError::WouldBlock) => {
-                    verbose!("cache lock {}: still held by another run at the timeout", short(key));
+                    verbose!("cache lock {}: still held by another run; exchanging without it", short(key));
                     return None;
                 }
                 Err(TryLockError::Error(err)) => {

@@ -62,7 +62,7 @@ pub fn exchange(
     let body = request_body(config, subject);
     let authorization = form::basic_auth(&config.client_id, client_secret.expose());
     let secrets = [subject, client_secret];
-    retry(deadline, config.retries, |attempt, timeout| {
+    retry(url, deadline, config.retries, |attempt, timeout| {
         crate::verbose!("POST {url} (attempt {attempt}, timeout {} ms)", timeout.as_millis());
         let started = Instant::now();
         let response = http::post_form(agent, url, &authorization, &body, timeout)?;
@@ -80,7 +80,7 @@ pub fn discover(
     deadline: Instant,
 ) -> Result<String, Error> {
     let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
-    let response = retry(deadline, retries, |attempt, timeout| {
+    let response = retry(&url, deadline, retries, |attempt, timeout| {
         crate::verbose!("GET {url} (attempt {attempt})");
         let response = http::get(agent, &url, timeout)?;
         match response.status {
@@ -163,6 +163,7 @@ pub fn jwt_exp(token: &str) -> Option<i64> {
 /// the deadline. Waits between attempts: `Retry-After` when given, else exponential
 /// backoff with full jitter (base 250 ms, cap 4 s).
 pub fn retry<T>(
+    url: &str,
     deadline: Instant,
     retries: u32,
     mut attempt: impl FnMut(u32, Duration) -> Result<T, Error>,
@@ -172,7 +173,7 @@ pub fn retry<T>(
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Err(Error::Network { url: String::new(), reason: "timed out".into() });
+            return Err(Error::Network { url: url.into(), reason: "no time left within --timeout".into() });
         }
         let left = attempts - number + 1;
         let timeout = (remaining / left).max(remaining.min(Duration::from_secs(2)));
@@ -416,21 +417,21 @@ mod tests {
             retry_after: Some(Duration::ZERO),
         };
         let mut calls = 0;
-        let result = retry(deadline, 2, |_, _| {
+        let result = retry("https://dex/token", deadline, 2, |_, _| {
             calls += 1;
             if calls < 3 { Err(unavailable()) } else { Ok(calls) }
         });
         assert_eq!(result.unwrap(), 3);
 
         let mut calls = 0;
-        let result: Result<(), Error> = retry(deadline, 5, |_, _| {
+        let result: Result<(), Error> = retry("https://dex/token", deadline, 5, |_, _| {
             calls += 1;
             Err(Error::OAuth { status: 401, error: "invalid_client".into(), description: None })
         });
         assert_eq!((result.unwrap_err().exit_code(), calls), (4, 1));
 
         let mut calls = 0;
-        let result: Result<(), Error> = retry(deadline, 1, |_, _| {
+        let result: Result<(), Error> = retry("https://dex/token", deadline, 1, |_, _| {
             calls += 1;
             Err(unavailable())
         });
@@ -441,7 +442,7 @@ mod tests {
     fn retry_never_sleeps_past_the_deadline() {
         let deadline = Instant::now() + Duration::from_millis(200);
         let mut calls = 0;
-        let result: Result<(), Error> = retry(deadline, 5, |_, _| {
+        let result: Result<(), Error> = retry("https://dex/token", deadline, 5, |_, _| {
             calls += 1;
             Err(Error::Unavailable {
                 url: "u".into(),

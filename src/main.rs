@@ -96,7 +96,9 @@ fn get_token(config: &Config, started: Instant) -> Result<Issued, Error> {
     } else if let Some(hit) = cache.read(&key, unix_now()) {
         return Ok(hit);
     }
-    let _lock = cache.lock(&key, deadline);
+    // Wait for a concurrent run at most half the time left, so a stuck one still leaves
+    // time for an exchange of our own.
+    let _lock = cache.lock(&key, Instant::now() + deadline.saturating_duration_since(Instant::now()) / 2);
     if !config.force_refresh
         && let Some(hit) = cache.read(&key, unix_now())
     {

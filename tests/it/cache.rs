@@ -254,3 +254,23 @@ fn expired_entries_of_other_keys_are_pruned_on_write() {
     env.cached().run().success();
     assert_eq!(entries(&cache_dir(&env)).len(), 1, "the expired entry of the other key is gone");
 }
+
+#[test]
+fn a_stuck_lock_holder_delays_but_never_fails_a_run() {
+    let env = Env::new();
+    env.cached().run().success();
+    let lock_path = std::fs::read_dir(cache_dir(&env))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "lock"))
+        .expect("a lock file");
+    let held = std::fs::File::open(&lock_path).unwrap();
+    held.lock().unwrap();
+    let run = env.cached().args(["--force-refresh", "--timeout", "2s", "-v"]).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stderr.contains("still held by another run; exchanging without it"), "{run}");
+    assert!(run.elapsed >= Duration::from_millis(900) && run.elapsed < Duration::from_secs(2), "{run}");
+    assert_eq!(env.dex.token_requests(), 2);
+    held.unlock().unwrap();
+}
