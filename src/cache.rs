@@ -7,7 +7,7 @@
 //! directory is 0700 and files 0600 from the moment they are created.
 
 use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::cli::{Config, Endpoint};
 use crate::error::Error;
 use crate::exchange::Issued;
-use crate::token::{Secret, hex_sha256};
+use crate::token::{Secret, hex_sha256, read_bounded};
 
 const VERSION: u32 = 1;
 /// Entries larger than this are not ours.
@@ -107,47 +107,23 @@ impl Cache {
         }
     }
 
-    /// The entry for `key`, if it is intact and not expired at `now`.
-    pub fn read(&self, key: &str, now: i64) -> Option<Issued> {
+    /// The entry for `key` if it is intact and not expired at `now`; else why not.
+    pub fn read(&self, key: &str, now: i64) -> Result<Issued, String> {
         let path = self.entry_path(key);
         let text = match read_small(&path) {
             Ok(text) => text,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                verbose!("cache miss {}: no entry", short(key));
-                return None;
-            }
-            Err(err) => {
-                verbose!("cache miss {}: cannot read {}: {err}", short(key), path.display());
-                return None;
-            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Err("no entry".into()),
+            Err(err) => return Err(format!("cannot read {}: {err}", path.display())),
         };
         let entry = match miniserde::json::from_str::<Entry>(&text) {
-            Ok(entry) if entry.version == VERSION && entry.check == check(entry.expires_at, &entry.token) => entry,
-            Ok(entry) if entry.version != VERSION => {
-                verbose!("cache miss {}: entry of format version {}", short(key), entry.version);
-                return None;
-            }
-            _ => {
-                verbose!("cache miss {}: corrupt entry {}", short(key), path.display());
-                return None;
-            }
+            Ok(entry) if entry.version != VERSION => return Err(format!("entry of format version {}", entry.version)),
+            Ok(entry) if entry.check == check(entry.expires_at, &entry.token) => entry,
+            _ => return Err(format!("corrupt entry {}", path.display())),
         };
         if entry.expires_at <= now {
-            verbose!(
-                "cache miss {}: entry expired at {}",
-                short(key),
-                crate::exec_credential::rfc3339(entry.expires_at)
-            );
-            return None;
+            return Err(format!("entry expired at {}", crate::exec_credential::rfc3339(entry.expires_at)));
         }
-        let token = Secret::new(entry.token);
-        verbose!(
-            "cache hit {}: token {} until {}",
-            short(key),
-            token.fingerprint(),
-            crate::exec_credential::rfc3339(entry.expires_at)
-        );
-        Some(Issued { token, expires_at: Some(entry.expires_at) })
+        Ok(Issued { token: Secret::new(entry.token), expires_at: Some(entry.expires_at) })
     }
 
     /// Takes the per-key lock, waiting at most until `until`. `None` when it cannot be
@@ -247,7 +223,9 @@ impl Cache {
             let name = entry.file_name();
             let name = name.to_string_lossy();
             let path = entry.path();
-            let stale = if name.ends_with(".tmp") {
+            let stale = if !is_ours(&name) {
+                false
+            } else if name.ends_with(".tmp") {
                 entry
                     .metadata()
                     .and_then(|m| m.modified())
@@ -278,7 +256,7 @@ pub fn clean(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if [".json", ".lock", ".tmp", ".endpoint"].iter().any(|ext| name.ends_with(ext)) {
+        if is_ours(&name) {
             let path = entry.path();
             fs::remove_file(&path).map_err(|err| Error::Runtime(format!("cannot remove {}: {err}", path.display())))?;
             removed.push(path);
@@ -288,14 +266,24 @@ pub fn clean(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(removed)
 }
 
+/// Whether a file name is one this cache writes: `<32 hex>.json|.lock|.endpoint`, or a
+/// temp file `.<pid>.<32 hex>.<nanos>.tmp`. Anything else in the directory is left alone.
+fn is_ours(name: &str) -> bool {
+    let hex32 = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some(temp) = name.strip_prefix('.') {
+        return matches!(temp.split('.').collect::<Vec<_>>()[..], [pid, stem, nanos, "tmp"] if digits(pid) && hex32(stem) && digits(nanos));
+    }
+    matches!(name.split_once('.'), Some((stem, "json" | "lock" | "endpoint")) if hex32(stem))
+}
+
 fn check(expires_at: i64, token: &str) -> String {
     hex_sha256(format!("tokenxchange cache v{VERSION}\n{expires_at}\n{token}").as_bytes())[..16].to_string()
 }
 
 fn read_small(path: &Path) -> io::Result<String> {
-    let mut text = String::new();
-    File::open(path)?.take(MAX_ENTRY).read_to_string(&mut text)?;
-    Ok(text)
+    String::from_utf8(read_bounded(path, MAX_ENTRY)?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))
 }
 
 #[cfg(test)]
@@ -354,22 +342,22 @@ mod tests {
         assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
         let k = "a".repeat(64);
         let issued = Issued { token: Secret::new("tok"), expires_at: Some(1_000) };
-        assert_eq!(cache.read(&k, 0), None);
+        assert_eq!(cache.read(&k, 0).ok(), None);
         cache.write(&k, &issued, 0);
         assert_eq!(fs::metadata(cache.entry_path(&k)).unwrap().mode() & 0o777, 0o600);
-        assert_eq!(cache.read(&k, 999), Some(issued.clone()));
-        assert_eq!(cache.read(&k, 1_000), None);
+        assert_eq!(cache.read(&k, 999).ok(), Some(issued.clone()));
+        assert_eq!(cache.read(&k, 1_000).ok(), None);
 
         let text = fs::read_to_string(cache.entry_path(&k)).unwrap();
         fs::write(cache.entry_path(&k), text.replace("tok", "tak")).unwrap();
-        assert_eq!(cache.read(&k, 0), None, "a changed token fails the check");
+        assert_eq!(cache.read(&k, 0).ok(), None, "a changed token fails the check");
         fs::write(cache.entry_path(&k), &text[..text.len() / 2]).unwrap();
-        assert_eq!(cache.read(&k, 0), None, "a truncated entry is a miss");
+        assert_eq!(cache.read(&k, 0).ok(), None, "a truncated entry is a miss");
         fs::write(cache.entry_path(&k), text.replace("\"version\":1", "\"version\":9")).unwrap();
-        assert_eq!(cache.read(&k, 0), None, "a foreign version is a miss");
+        assert_eq!(cache.read(&k, 0).ok(), None, "a foreign version is a miss");
 
         cache.write(&k, &Issued { token: Secret::new("x"), expires_at: None }, 0);
-        assert_eq!(cache.read(&k, 0), None, "unknown expiry is not stored");
+        assert_eq!(cache.read(&k, 0).ok(), None, "unknown expiry is not stored");
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -387,6 +375,21 @@ mod tests {
         assert_eq!(removed.len(), 2);
         assert!(fs::read_dir(&dir).unwrap().next().is_none());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_its_own_files_are_touched() {
+        let hex = "0123456789abcdef0123456789abcdef";
+        for ours in
+            [format!("{hex}.json"), format!("{hex}.lock"), format!("{hex}.endpoint"), format!(".42.{hex}.123.tmp")]
+        {
+            assert!(is_ours(&ours), "{ours}");
+        }
+        for theirs in
+            ["important.json", "app.lock", "config", &format!("{hex}.yaml"), ".x.tmp", &format!("{hex}x.json")]
+        {
+            assert!(!is_ours(theirs), "{theirs}");
+        }
     }
 
     #[test]

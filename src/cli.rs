@@ -90,8 +90,8 @@ pub struct Tls {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PemSource {
     File(PathBuf),
-    /// Base64 of PEM.
-    Data(String),
+    /// Base64 of PEM (a key is a secret, so both forms are held as one).
+    Data(Secret),
 }
 
 pub const USAGE: &str = "\
@@ -230,7 +230,7 @@ pub fn parse(
             Long("cache-dir") => flags.cache_dir = Some(path(&mut parser)?),
             Long("no-cache") => flags.no_cache = true,
             Long("force-refresh") => flags.force_refresh = true,
-            Long("force") if subcommand.as_deref() == Some("install") => force = true,
+            Long("force") => force = true,
             Value(value) if subcommand.is_none() => {
                 let name = value.into_string().map_err(|v| Error::Usage(format!("unknown command {v:?}")))?;
                 match name.as_str() {
@@ -243,6 +243,9 @@ pub fn parse(
         }
     }
 
+    if force && subcommand.as_deref() != Some("install") {
+        return Err(Error::Usage("--force belongs to install (see --help)".into()));
+    }
     match subcommand.as_deref() {
         Some("install") => {
             let [dir] = <[OsString; 1]>::try_from(positionals)
@@ -287,33 +290,22 @@ fn config(flags: Flags, env: &dyn Fn(&str) -> Option<OsString>, info: Option<Exe
 
     // The token endpoint and the issuer replace each other: the highest layer that sets
     // either one decides.
-    let endpoint = match (cluster.token_endpoint, cluster.issuer) {
-        (Some(_), Some(_)) => {
-            return Err(Error::Usage("cluster config sets both tokenEndpoint and issuer; keep one".into()));
+    let endpoint = match one_of([
+        (cluster.token_endpoint, cluster.issuer, "tokenEndpoint and issuer in the cluster's exec config"),
+        (flags.oidc_endpoint, flags.issuer, "--oidc-endpoint and --issuer"),
+        (
+            var("TOKENXCHANGE_OIDC_ENDPOINT"),
+            var("TOKENXCHANGE_ISSUER"),
+            "TOKENXCHANGE_OIDC_ENDPOINT and TOKENXCHANGE_ISSUER",
+        ),
+    ])? {
+        Some(OneOf::First(url)) => Endpoint::Token(url),
+        Some(OneOf::Second(url)) => Endpoint::Issuer(url),
+        None => {
+            return Err(Error::Usage(
+                "missing --oidc-endpoint (or --issuer, TOKENXCHANGE_OIDC_ENDPOINT, TOKENXCHANGE_ISSUER)".into(),
+            ));
         }
-        (Some(url), None) => Endpoint::Token(url),
-        (None, Some(url)) => Endpoint::Issuer(url),
-        (None, None) => match (flags.oidc_endpoint, flags.issuer) {
-            (Some(_), Some(_)) => {
-                return Err(Error::Usage("--oidc-endpoint and --issuer exclude each other; keep one".into()));
-            }
-            (Some(url), None) => Endpoint::Token(url),
-            (None, Some(url)) => Endpoint::Issuer(url),
-            (None, None) => match (var("TOKENXCHANGE_OIDC_ENDPOINT"), var("TOKENXCHANGE_ISSUER")) {
-                (Some(_), Some(_)) => {
-                    return Err(Error::Usage(
-                        "TOKENXCHANGE_OIDC_ENDPOINT and TOKENXCHANGE_ISSUER exclude each other; keep one".into(),
-                    ));
-                }
-                (Some(url), None) => Endpoint::Token(url),
-                (None, Some(url)) => Endpoint::Issuer(url),
-                (None, None) => {
-                    return Err(Error::Usage(
-                        "missing --oidc-endpoint (or --issuer, TOKENXCHANGE_OIDC_ENDPOINT, TOKENXCHANGE_ISSUER)".into(),
-                    ));
-                }
-            },
-        },
     };
     match &endpoint {
         Endpoint::Token(url) => http::check_url(url, allow_insecure_http, "--oidc-endpoint")?,
@@ -325,23 +317,21 @@ fn config(flags: Flags, env: &dyn Fn(&str) -> Option<OsString>, info: Option<Exe
         .or_else(|| flag_or_var(flags.client_id, "TOKENXCHANGE_CLIENT_ID"))
         .ok_or_else(|| Error::Usage("missing --client-id (or TOKENXCHANGE_CLIENT_ID)".into()))?;
 
-    let client_secret = match (flags.client_secret, flags.client_secret_file) {
-        (Some(_), Some(_)) => {
-            return Err(Error::Usage("--client-secret and --client-secret-file exclude each other; keep one".into()));
-        }
-        (Some(s), None) => ClientSecret::Value(Secret::new(s)),
-        (None, Some(path)) => ClientSecret::File(path),
-        (None, None) => match (var("TOKENXCHANGE_CLIENT_SECRET"), var("TOKENXCHANGE_CLIENT_SECRET_FILE")) {
-            (Some(_), Some(_)) => {
-                return Err(Error::Usage(
-                    "TOKENXCHANGE_CLIENT_SECRET and TOKENXCHANGE_CLIENT_SECRET_FILE exclude each other; keep one"
-                        .into(),
-                ));
-            }
-            (Some(s), None) => ClientSecret::Value(Secret::new(s)),
-            (None, Some(path)) => ClientSecret::File(path.into()),
-            (None, None) => ClientSecret::Value(Secret::new("")),
-        },
+    let client_secret = match one_of([
+        (
+            flags.client_secret,
+            flags.client_secret_file.map(PathBuf::into_os_string),
+            "--client-secret and --client-secret-file",
+        ),
+        (
+            var("TOKENXCHANGE_CLIENT_SECRET"),
+            env("TOKENXCHANGE_CLIENT_SECRET_FILE").filter(|v| !v.is_empty()),
+            "TOKENXCHANGE_CLIENT_SECRET and TOKENXCHANGE_CLIENT_SECRET_FILE",
+        ),
+    ])? {
+        Some(OneOf::First(secret)) => ClientSecret::Value(Secret::new(secret)),
+        Some(OneOf::Second(path)) => ClientSecret::File(path.into()),
+        None => ClientSecret::Value(Secret::new("")),
     };
 
     let connector = cluster.connector.or_else(|| flag_or_var(flags.connector, "TOKENXCHANGE_DEX_CONNECTOR"));
@@ -449,6 +439,25 @@ fn config(flags: Flags, env: &dyn Fn(&str) -> Option<OsString>, info: Option<Exe
     })
 }
 
+enum OneOf<A, B> {
+    First(A),
+    Second(B),
+}
+
+/// Two settings that replace each other, in layers from highest to lowest: the highest
+/// layer that sets either decides; setting both in one layer is a usage error.
+fn one_of<A, B, const N: usize>(layers: [(Option<A>, Option<B>, &str); N]) -> Result<Option<OneOf<A, B>>, Error> {
+    for (first, second, names) in layers {
+        match (first, second) {
+            (Some(_), Some(_)) => return Err(Error::Usage(format!("{names} exclude each other; keep one"))),
+            (Some(first), None) => return Ok(Some(OneOf::First(first))),
+            (None, Some(second)) => return Ok(Some(OneOf::Second(second))),
+            (None, None) => {}
+        }
+    }
+    Ok(None)
+}
+
 /// Settings that the kubeconfig cluster's `client.authentication.k8s.io/exec` extension
 /// (arriving as `spec.cluster.config`) may set for one target cluster.
 #[derive(Default)]
@@ -535,7 +544,7 @@ fn pem_source(file: Option<PathBuf>, data: Option<String>, flag: &str) -> Result
     match (file, data) {
         (Some(_), Some(_)) => Err(Error::Usage(format!("{flag} and {flag}-data exclude each other; keep one"))),
         (Some(path), None) => Ok(Some(PemSource::File(path))),
-        (None, Some(data)) => Ok(Some(PemSource::Data(data))),
+        (None, Some(data)) => Ok(Some(PemSource::Data(Secret::new(data)))),
         (None, None) => Ok(None),
     }
 }
@@ -588,7 +597,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         };
         rest = &rest[unit..];
         let part = number.checked_mul(millis).ok_or_else(|| "number too large".to_string())?;
-        total += Duration::from_millis(part);
+        total = total.checked_add(Duration::from_millis(part)).ok_or_else(|| "number too large".to_string())?;
     }
     checked_positive(total)
 }
@@ -611,8 +620,10 @@ fn parse_bool(value: &str, name: &str) -> Result<bool, Error> {
     }
 }
 
+/// The option's value as text. A value that is not UTF-8 is refused without echoing it:
+/// it may be a secret.
 fn string(parser: &mut lexopt::Parser) -> Result<String, Error> {
-    parser.value().map_err(usage)?.string().map_err(usage)
+    parser.value().map_err(usage)?.into_string().map_err(|_| Error::Usage("an option value is not valid UTF-8".into()))
 }
 
 fn path(parser: &mut lexopt::Parser) -> Result<PathBuf, Error> {
@@ -815,6 +826,8 @@ mod tests {
         assert_eq!(parse_duration("5x"), Err("unknown unit 'x' (use ms, s, m or h)".into()));
         assert_eq!(parse_duration("2h"), Err("must be at most 1h".into()));
         assert_eq!(parse_duration(""), Err("empty".into()));
+        assert_eq!(parse_duration(&"18446744073709551615ms".repeat(1001)), Err("number too large".into()));
+        assert_eq!(parse_duration("99999999999999999999s"), Err("number too large".into()));
     }
 
     #[test]

@@ -30,8 +30,10 @@ pub enum Error {
     Refused { url: String, status: u16, body: String },
     /// 5xx, 429 or 408: worth trying again later, after `retry_after` when the server said.
     Unavailable { url: String, status: u16, body: String, retry_after: Option<Duration> },
-    /// No HTTP answer: DNS, connect, TLS, proxy, timeout.
-    Network { url: String, reason: String },
+    /// No HTTP answer: DNS, connect, reset, timeout; `proxy` when one was in the way.
+    Network { url: String, proxy: Option<String>, reason: String },
+    /// The proxy refused the tunnel (credentials, policy): retrying will not help.
+    Proxy { url: String, proxy: String, reason: String },
     /// TLS failed in a way that retrying cannot fix (certificates).
     Tls { url: String, reason: String },
     /// A 2xx answer we cannot use.
@@ -46,7 +48,9 @@ impl Error {
             Error::Usage(_) | Error::ConfigFile { .. } => EXIT_USAGE,
             Error::SubjectToken { .. } => EXIT_SUBJECT_TOKEN,
             Error::OAuth { .. } | Error::Refused { .. } => EXIT_REFUSED,
-            Error::Unavailable { .. } | Error::Network { .. } | Error::Tls { .. } => EXIT_TRANSIENT,
+            Error::Unavailable { .. } | Error::Network { .. } | Error::Proxy { .. } | Error::Tls { .. } => {
+                EXIT_TRANSIENT
+            }
             Error::BadResponse { .. } | Error::Runtime(_) => EXIT_RUNTIME,
         }
     }
@@ -87,7 +91,10 @@ impl fmt::Display for Error {
             Error::Unavailable { url, status, body, .. } => {
                 write!(f, "identity provider unavailable: {url} answered HTTP {status}{}", body_suffix(body))
             }
-            Error::Network { url, reason } => write!(f, "cannot reach {url}: {reason}"),
+            Error::Network { url, proxy: None, reason } => write!(f, "cannot reach {url}: {reason}"),
+            Error::Network { url, proxy: Some(proxy), reason } | Error::Proxy { url, proxy, reason } => {
+                write!(f, "cannot reach {url} through proxy {proxy}: {reason}")
+            }
             Error::Tls { url, reason } => write!(f, "TLS with {url} failed: {reason}"),
             Error::BadResponse { url, status, reason } => {
                 write!(f, "unusable answer from {url} (HTTP {status}): {reason}")

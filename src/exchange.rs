@@ -113,7 +113,9 @@ pub fn interpret(
     }
     let bad = |reason: String| Error::BadResponse { url: url.into(), status, reason };
     let Some(answer) = object(&response.body) else {
-        return Err(bad(format!("body is not a JSON object: {}", echo(&response.body, secrets))));
+        // A success body may hold a credential in another encoding: show only its start.
+        let start = summarize(redact(&String::from_utf8_lossy(&response.body), secrets).as_bytes(), 16);
+        return Err(bad(format!("body is not a JSON object ({} bytes: {start})", response.body.len())));
     };
     let token = match answer.get("access_token") {
         Some(Value::String(token)) if !token.is_empty() => Secret::new(token.clone()),
@@ -141,11 +143,14 @@ pub fn interpret(
     Ok(Issued { token, expires_at })
 }
 
+/// No credential is kept longer than this, whatever the server says (a year).
+pub const MAX_LIFETIME: i64 = 366 * 86_400;
+
 /// The earlier of `now + expires_in` and the JWT's `exp`, minus a margin of
-/// min(60 s, 10% of the lifetime), never before `now`.
+/// min(60 s, 10% of the lifetime), never before `now` nor more than a year after it.
 pub fn expiration(now: i64, expires_in: Option<i64>, jwt_exp: Option<i64>) -> Option<i64> {
     let from_expires_in = expires_in.filter(|secs| *secs > 0).map(|secs| now.saturating_add(secs));
-    let end = [from_expires_in, jwt_exp].into_iter().flatten().min()?;
+    let end = [from_expires_in, jwt_exp].into_iter().flatten().min()?.min(now.saturating_add(MAX_LIFETIME));
     let lifetime = end.saturating_sub(now).max(0);
     let margin = (lifetime / 10).min(60);
     Some((end - margin).max(now))
@@ -173,7 +178,11 @@ pub fn retry<T>(
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Err(Error::Network { url: url.into(), reason: "no time left within --timeout".into() });
+            return Err(Error::Network {
+                url: url.into(),
+                proxy: None,
+                reason: "no time left within --timeout".into(),
+            });
         }
         let left = attempts - number + 1;
         let timeout = (remaining / left).max(remaining.min(Duration::from_secs(2)));
@@ -188,7 +197,7 @@ pub fn retry<T>(
                 jitter(Duration::from_millis(250).saturating_mul(1 << (number - 1).min(4)).min(Duration::from_secs(4)))
             }
         };
-        if Instant::now() + wait >= deadline {
+        if wait >= deadline.saturating_duration_since(Instant::now()) {
             crate::verbose!("{err}; no time left for another attempt");
             return Err(err);
         }
@@ -329,6 +338,9 @@ mod tests {
         assert_eq!(expiration(NOW, None, Some(NOW + 300)), Some(NOW + 270));
         // already expired: never in the past
         assert_eq!(expiration(NOW, None, Some(NOW - 10)), Some(NOW));
+        // absurd lifetimes are capped at a year
+        assert_eq!(expiration(NOW, None, Some(99_999_999_999_999)), Some(NOW + MAX_LIFETIME - 60));
+        assert_eq!(expiration(NOW, Some(i64::MAX), None), Some(NOW + MAX_LIFETIME - 60));
         // expires_in 0 means unknown
         assert_eq!(expiration(NOW, Some(0), None), None);
         assert_eq!(expiration(NOW, None, None), None);
@@ -367,7 +379,12 @@ mod tests {
         );
         check_error(
             answer(200, "ok"),
-            "unusable answer from https://dex/token (HTTP 200): body is not a JSON object: ok",
+            "unusable answer from https://dex/token (HTTP 200): body is not a JSON object (2 bytes: ok)",
+            1,
+        );
+        check_error(
+            answer(200, "access_token=eyJhbGciOiJSUzI1NiJ9.e30.c2ln&expires_in=3600"),
+            "unusable answer from https://dex/token (HTTP 200): body is not a JSON object (58 bytes: access_token=eyJ…)",
             1,
         );
     }

@@ -53,7 +53,7 @@ pub fn parse_info(raw: &str) -> Result<ExecInfo, Error> {
         Some(Value::Object(cluster)) => {
             let config = match cluster.get("config") {
                 None | Some(Value::Null) => None,
-                Some(Value::Object(config)) => Some(clone_object(config)),
+                Some(Value::Object(config)) => Some(config.clone()),
                 Some(_) => return Err(invalid("spec.cluster.config is not an object")),
             };
             (Some(json::to_string(cluster)), config)
@@ -93,25 +93,6 @@ pub fn rfc3339(unix: i64) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3_600, secs % 3_600 / 60, secs % 60)
-}
-
-fn clone_object(object: &Object) -> Object {
-    let mut copy = Object::new();
-    for (key, value) in object.iter() {
-        copy.insert(key.clone(), clone_value(value));
-    }
-    copy
-}
-
-fn clone_value(value: &Value) -> Value {
-    match value {
-        Value::Null => Value::Null,
-        Value::Bool(b) => Value::Bool(*b),
-        Value::Number(n) => Value::Number(n.clone()),
-        Value::String(s) => Value::String(s.clone()),
-        Value::Array(items) => Value::Array(items.iter().map(clone_value).collect()),
-        Value::Object(object) => Value::Object(clone_object(object)),
-    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ use crate::tls;
 
 /// Bodies larger than this are refused without reading further.
 pub const MAX_BODY: u64 = 1 << 20;
+/// A `Retry-After` beyond this many seconds is read as this (it ends the run anyway).
+const MAX_RETRY_AFTER: u64 = 3600;
 
 #[derive(Debug)]
 pub struct Response {
@@ -26,36 +28,58 @@ pub struct Response {
     pub retry_after: Option<Duration>,
 }
 
+/// Where a URL sends a request.
+#[derive(Debug, PartialEq)]
+pub struct Target<'a> {
+    pub scheme: &'a str,
+    /// Without IPv6 brackets.
+    pub host: &'a str,
+    pub port: u16,
+}
+
+/// Parses `http(s)://HOST[:PORT]/...`; `None` for anything else (user info, a bad port,
+/// unclosed IPv6 brackets, other schemes).
+pub fn target(url: &str) -> Option<Target<'_>> {
+    let (scheme, rest) = url.split_once("://")?;
+    let default_port = match scheme {
+        "https" => 443,
+        "http" => 80,
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6.split_once(']')?;
+            host.parse::<std::net::Ipv6Addr>().ok()?;
+            (host, after)
+        }
+        None => authority.split_at(authority.find(':').unwrap_or(authority.len())),
+    };
+    let port = match port {
+        "" => default_port,
+        port => port.strip_prefix(':')?.parse::<u16>().ok().filter(|p| *p != 0)?,
+    };
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ':' | '%');
+    if host.is_empty() || !host.chars().all(valid) {
+        return None;
+    }
+    Some(Target { scheme, host, port })
+}
+
 /// Refuses URLs that would carry secrets in clear: `http://` is allowed only to loopback
 /// hosts, or everywhere with `--allow-insecure-http`.
 pub fn check_url(url: &str, allow_insecure_http: bool, flag: &str) -> Result<(), Error> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| Error::Usage(format!("invalid {flag} '{url}': expected https://HOST/...")))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = host_of(authority);
-    if host.is_empty() || authority.contains('@') {
-        return Err(Error::Usage(format!("invalid {flag} '{url}': expected https://HOST/...")));
-    }
-    match scheme {
-        "https" => Ok(()),
-        "http" if allow_insecure_http || is_loopback(host) => Ok(()),
-        "http" => Err(Error::Usage(format!(
+    let target = target(url)
+        .ok_or_else(|| Error::Usage(format!("invalid {flag} '{url}': expected https://HOST[:PORT]/PATH")))?;
+    if target.scheme == "http" && !allow_insecure_http && !is_loopback(target.host) {
+        return Err(Error::Usage(format!(
             "refusing {flag} '{url}': http:// would send the ServiceAccount token in clear; use https:// (or --allow-insecure-http behind a TLS-terminating sidecar)"
-        ))),
-        _ => Err(Error::Usage(format!("invalid {flag} '{url}': expected https://HOST/..."))),
+        )));
     }
+    Ok(())
 }
 
-/// The host of `host:port`, `[v6]:port` or `host`, without brackets.
-pub fn host_of(authority: &str) -> &str {
-    if let Some(v6) = authority.strip_prefix('[') {
-        return v6.split(']').next().unwrap_or("");
-    }
-    authority.rsplit_once(':').map_or(authority, |(host, _)| host)
-}
-
-fn is_loopback(host: &str) -> bool {
+pub fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
@@ -104,26 +128,34 @@ pub fn post_form(
         .config()
         .timeout_global(Some(timeout))
         .build();
-    finish(url, request.send(body))
+    finish(agent, url, request.send(body))
 }
 
 /// GETs a document (OpenID discovery).
 pub fn get(agent: &ureq::Agent, url: &str, timeout: Duration) -> Result<Response, Error> {
     let request = agent.get(url).config().timeout_global(Some(timeout)).build();
-    finish(url, request.call())
+    finish(agent, url, request.call())
 }
 
-fn finish(url: &str, result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Response, Error> {
-    let mut response = result.map_err(|err| failure(url, err))?;
+fn finish(
+    agent: &ureq::Agent,
+    url: &str,
+    result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<Response, Error> {
+    let mut response = result.map_err(|err| failure(agent, url, err))?;
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .map(|secs| Duration::from_secs(secs.min(MAX_RETRY_AFTER)));
     let body = match response.body_mut().with_config().limit(MAX_BODY).read_to_vec() {
         Ok(body) => body,
+        // An oversized error page still tells the status; an oversized success is unusable.
+        Err(ureq::Error::BodyExceedsLimit(_)) if !(200..=299).contains(&status) => {
+            format!("(body larger than {} KiB)", MAX_BODY / 1024).into_bytes()
+        }
         Err(ureq::Error::BodyExceedsLimit(_)) => {
             return Err(Error::BadResponse {
                 url: url.into(),
@@ -131,21 +163,24 @@ fn finish(url: &str, result: Result<ureq::http::Response<ureq::Body>, ureq::Erro
                 reason: format!("body larger than {} KiB; refused", MAX_BODY / 1024),
             });
         }
-        Err(err) => return Err(failure(url, err)),
+        Err(err) => return Err(failure(agent, url, err)),
     };
     Ok(Response { status, body, retry_after })
 }
 
-/// Words a failure without an HTTP answer.
-fn failure(url: &str, err: ureq::Error) -> Error {
-    let network = |reason: String| Error::Network { url: url.into(), reason };
+/// Words a failure without an HTTP answer, naming the proxy when one was used.
+fn failure(agent: &ureq::Agent, url: &str, err: ureq::Error) -> Error {
+    let proxy = agent.config().proxy().map(|p| format!("http://{}:{}", p.host(), p.port()));
+    let network = |reason: String| Error::Network { url: url.into(), proxy: proxy.clone(), reason };
     match err {
         ureq::Error::Timeout(_) => network("no answer within the timeout (--timeout)".into()),
         ureq::Error::HostNotFound => network("host name not found (DNS)".into()),
         ureq::Error::ConnectionFailed => network("connection failed".into()),
-        ureq::Error::ConnectProxyFailed(why) => {
-            network(format!("the proxy refused the CONNECT tunnel: {}", summarize(why.as_bytes(), 200)))
-        }
+        ureq::Error::ConnectProxyFailed(why) => Error::Proxy {
+            url: url.into(),
+            proxy: proxy.clone().unwrap_or_default(),
+            reason: format!("the proxy refused the CONNECT tunnel: {}", summarize(why.as_bytes(), 200)),
+        },
         ureq::Error::Io(err) => match err.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
             Some(tls) => tls_failure(url, tls),
             None => network(io_reason(&err)),
@@ -209,14 +244,26 @@ mod tests {
         );
         for bad in ["dex.example.com/token", "ftp://x/y", "https:///token", "https://user:pw@dex/token"] {
             let err = check_url(bad, false, "--oidc-endpoint").unwrap_err();
-            assert_eq!(err.to_string(), format!("invalid --oidc-endpoint '{bad}': expected https://HOST/..."));
+            assert_eq!(err.to_string(), format!("invalid --oidc-endpoint '{bad}': expected https://HOST[:PORT]/PATH"));
         }
     }
 
     #[test]
-    fn hosts() {
-        assert_eq!(host_of("dex:443"), "dex");
-        assert_eq!(host_of("[::1]:8443"), "::1");
-        assert_eq!(host_of("dex"), "dex");
+    fn targets() {
+        let check = |url: &str, expected: Option<(&str, &str, u16)>| {
+            assert_eq!(target(url).map(|t| (t.scheme, t.host, t.port)), expected, "{url}");
+        };
+        check("https://dex.example.com/token", Some(("https", "dex.example.com", 443)));
+        check("http://dex:5556/dex/token?x", Some(("http", "dex", 5556)));
+        check("https://[::1]:8443/token", Some(("https", "::1", 8443)));
+        check("https://[fd00::1]", Some(("https", "fd00::1", 443)));
+        check("https://127.0.0.1:99999/token", None);
+        check("https://dex.example.com:abc/token", None);
+        check("https://dex:0/token", None);
+        check("https://[::1/token", None);
+        check("https://[not-v6]/token", None);
+        check("https://dex:443:1/token", None);
+        check("https://a b/token", None);
+        check("ftp://dex/token", None);
     }
 }

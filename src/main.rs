@@ -93,20 +93,29 @@ fn get_token(config: &Config, started: Instant) -> Result<Issued, Error> {
     let key = cache::key(config, &client_secret, &subject);
     if config.force_refresh {
         verbose!("cache refresh {}: --force-refresh", cache::short(&key));
-    } else if let Some(hit) = cache.read(&key, unix_now()) {
-        return Ok(hit);
+    } else {
+        match cache.read(&key, unix_now()) {
+            Ok(hit) => return Ok(cache_hit(&key, hit)),
+            Err(why) => verbose!("cache miss {}: {why}", cache::short(&key)),
+        }
     }
     // Wait for a concurrent run at most half the time left, so a stuck one still leaves
     // time for an exchange of our own.
     let _lock = cache.lock(&key, Instant::now() + deadline.saturating_duration_since(Instant::now()) / 2);
     if !config.force_refresh
-        && let Some(hit) = cache.read(&key, unix_now())
+        && let Ok(hit) = cache.read(&key, unix_now())
     {
-        return Ok(hit);
+        return Ok(cache_hit(&key, hit));
     }
     let issued = fetch(config, Some(&cache), &client_secret, &subject, deadline)?;
     cache.write(&key, &issued, unix_now());
     Ok(issued)
+}
+
+fn cache_hit(key: &str, hit: Issued) -> Issued {
+    let until = hit.expires_at.map_or("?".into(), exec_credential::rfc3339);
+    verbose!("cache hit {}: token {} until {until}", cache::short(key), hit.token.fingerprint());
+    hit
 }
 
 /// One exchange at the identity provider, discovering the token endpoint first when
@@ -121,11 +130,6 @@ fn fetch(
     let proxy_env = proxy::Env::from_process();
     let tls = tls::client_config(&config.tls)?;
     let agent_for = |url: &str| http::agent(tls.clone(), proxy::for_url(url, &proxy_env).as_deref());
-    if config.tls.insecure_skip_verify {
-        eprintln!(
-            "tokenxchange: warning: --insecure-skip-tls-verify: the identity provider's certificate is not checked"
-        );
-    }
     let exchange_at =
         |url: &str| exchange::exchange(&agent_for(url)?, url, config, client_secret, subject, deadline, unix_now);
     match &config.endpoint {
@@ -162,7 +166,7 @@ fn fetch(
 fn is_stale_endpoint(err: &Error) -> bool {
     match err {
         Error::Refused { status: 404, .. } => true,
-        Error::Network { reason, .. } => reason == "connection refused",
+        Error::Network { reason, proxy: None, .. } => reason == "connection refused",
         _ => false,
     }
 }

@@ -32,17 +32,21 @@ impl Env {
 }
 
 /// The proxy URL (`http://[user:pass@]host:port`) for `url`, or `None` for a direct
-/// connection.
+/// connection. Plain `http://` to a loopback host is never proxied: it is allowed in clear
+/// only because it stays on this machine.
 pub fn for_url(url: &str, env: &Env) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = crate::http::host_of(authority);
-    let port = port_of(authority).unwrap_or(if scheme == "https" { 443 } else { 80 });
-    let proxy = match scheme {
+    let target = crate::http::target(url)?;
+    let host = target.host;
+    let proxy = match target.scheme {
         "https" => env.https_proxy.as_ref().or(env.all_proxy.as_ref()),
+        _ if crate::http::is_loopback(host) => None,
         _ => env.http_proxy.as_ref().or(env.all_proxy.as_ref()),
-    }?;
-    if let Some(entry) = env.no_proxy.as_deref().and_then(|list| bypass(list, host, port)) {
+    };
+    let Some(proxy) = proxy else {
+        crate::verbose!("no proxy for {host}: no proxy variable applies");
+        return None;
+    };
+    if let Some(entry) = env.no_proxy.as_deref().and_then(|list| bypass(list, host, target.port)) {
         crate::verbose!("no proxy for {host}: NO_PROXY entry '{entry}'");
         return None;
     }
@@ -92,14 +96,6 @@ fn split_port(entry: &str) -> (&str, Option<u16>) {
         },
         _ => (entry, None),
     }
-}
-
-fn port_of(authority: &str) -> Option<u16> {
-    let port = match authority.strip_prefix('[') {
-        Some(v6) => v6.split_once(']')?.1.strip_prefix(':')?,
-        None => authority.rsplit_once(':')?.1,
-    };
-    port.parse().ok()
 }
 
 fn in_network(ip: IpAddr, network: IpAddr, bits: u8) -> bool {
@@ -169,7 +165,9 @@ mod tests {
         let https =
             Env { https_proxy: Some("http://h:1".into()), all_proxy: Some("http://all:1".into()), ..Env::default() };
         assert_eq!(for_url("https://dex/token", &https).as_deref(), Some("http://h:1"));
-        assert_eq!(for_url("http://127.0.0.1/token", &https).as_deref(), Some("http://all:1"));
+        assert_eq!(for_url("http://dex.internal/token", &https).as_deref(), Some("http://all:1"));
+        assert_eq!(for_url("http://127.0.0.1/token", &https), None, "plain http to loopback stays local");
+        assert_eq!(for_url("https://127.0.0.1/token", &https).as_deref(), Some("http://h:1"));
         assert_eq!(for_url("https://dex/token", &Env::default()), None);
         assert_eq!(for_url("https://dex/token", &env("")).as_deref(), Some("http://proxy.corp:3128"));
     }
@@ -181,11 +179,9 @@ mod tests {
     }
 
     #[test]
-    fn ports() {
-        assert_eq!(port_of("dex:8443"), Some(8443));
-        assert_eq!(port_of("dex"), None);
-        assert_eq!(port_of("[::1]:8443"), Some(8443));
-        assert_eq!(port_of("[::1]"), None);
+    fn entries_with_ports() {
+        assert_eq!(split_port("dex:8443"), ("dex", Some(8443)));
+        assert_eq!(split_port("[::1]:8443"), ("::1", Some(8443)));
         assert_eq!(split_port("::1/128"), ("::1/128", None));
         assert_eq!(split_port("fd00::"), ("fd00::", None));
         assert_eq!(split_port("10.0.0.0/8"), ("10.0.0.0/8", None));

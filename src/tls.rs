@@ -23,6 +23,11 @@ use ureq::unversioned::transport::{
 
 use crate::cli::{PemSource, Tls};
 use crate::error::Error;
+use crate::token::read_bounded;
+
+/// CA bundles and client certificates larger than this are refused (a distribution bundle
+/// is about 200 KiB).
+const MAX_PEM_FILE: u64 = 4 << 20;
 
 /// Distribution CA bundles, tried in order when `SSL_CERT_FILE` and `SSL_CERT_DIR` are
 /// unset (Debian/Ubuntu/Alpine, Fedora/RHEL, openSUSE, others). The hashed directory is
@@ -87,15 +92,15 @@ fn roots(tls: &Tls) -> Result<RootCertStore, Error> {
 /// Unreadable entries are skipped: the bundled roots still apply.
 fn system_bundles() -> Vec<Vec<u8>> {
     if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
-        return std::fs::read(file).into_iter().collect();
+        return read_bounded(Path::new(&file), MAX_PEM_FILE).into_iter().collect();
     }
     if let Some(dirs) = std::env::var_os("SSL_CERT_DIR") {
         return std::env::split_paths(&dirs)
             .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
-            .filter_map(|entry| std::fs::read(entry.path()).ok())
+            .filter_map(|entry| read_bounded(&entry.path(), MAX_PEM_FILE).ok())
             .collect();
     }
-    SYSTEM_BUNDLES.iter().find_map(|path| std::fs::read(path).ok()).into_iter().collect()
+    SYSTEM_BUNDLES.iter().find_map(|path| read_bounded(Path::new(path), MAX_PEM_FILE).ok()).into_iter().collect()
 }
 
 fn add_pem(store: &mut RootCertStore, pem: &[u8]) -> usize {
@@ -126,7 +131,7 @@ fn client_identity(tls: &Tls) -> Result<Option<Identity>, Error> {
 fn pem_bytes(source: &PemSource, what: &'static str) -> Result<Vec<u8>, Error> {
     match source {
         PemSource::File(path) => read_config_file(what, path),
-        PemSource::Data(data) => decode_data(data, &format!("--{}-data", what.replace(' ', "-"))),
+        PemSource::Data(data) => decode_data(data.expose(), &format!("--{}-data", what.replace(' ', "-"))),
     }
 }
 
@@ -136,7 +141,7 @@ fn decode_data(data: &str, flag: &str) -> Result<Vec<u8>, Error> {
 }
 
 fn read_config_file(what: &'static str, path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|err| config_file(what, path, &err.to_string()))
+    read_bounded(path, MAX_PEM_FILE).map_err(|err| config_file(what, path, &err.to_string()))
 }
 
 fn config_file(what: &'static str, path: &Path, reason: &str) -> Error {
@@ -250,6 +255,7 @@ impl ServerCertVerifier for NoVerification {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::token::Secret;
 
     fn error_of(tls: Tls) -> Error {
         client_config(&tls).unwrap_err()
@@ -272,8 +278,8 @@ mod tests {
     #[test]
     fn client_identity_input_is_checked() {
         let err = error_of(Tls {
-            client_certificate: Some(PemSource::Data(STANDARD.encode("no pem here"))),
-            client_key: Some(PemSource::Data(STANDARD.encode("nor here"))),
+            client_certificate: Some(PemSource::Data(Secret::new(STANDARD.encode("no pem here")))),
+            client_key: Some(PemSource::Data(Secret::new(STANDARD.encode("nor here")))),
             insecure_skip_verify: true,
             ..Tls::default()
         });

@@ -5,6 +5,7 @@
 //! in a message by accident. Files are read on every run (the kubelet rotates the token).
 
 use std::fmt;
+use std::io::{self, Read};
 use std::path::Path;
 
 use crate::error::Error;
@@ -43,10 +44,28 @@ pub fn read_subject(path: &Path) -> Result<Secret, Error> {
 /// Reads a client secret file, trimming surrounding whitespace. An empty file is an empty
 /// secret (a Dex public client).
 pub fn read_client_secret(path: &Path) -> Result<Secret, Error> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Secret::new(text.trim())),
-        Err(err) => Err(Error::ConfigFile { what: "client secret file", path: path.into(), reason: err.to_string() }),
+    let bad = |reason: String| Error::ConfigFile { what: "client secret file", path: path.into(), reason };
+    let bytes = read_bounded(path, MAX_SECRET_FILE).map_err(|err| bad(err.to_string()))?;
+    let text = String::from_utf8(bytes).map_err(|_| bad("file is not UTF-8 text".into()))?;
+    Ok(Secret::new(text.trim()))
+}
+
+/// Token and secret files larger than this are not what they claim to be.
+pub const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// Reads a regular file of at most `max` bytes. Devices, FIFOs and directories are refused
+/// before opening: reading them could block past `--timeout` or never end.
+pub fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
     }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("larger than {} KiB", max / 1024)));
+    }
+    Ok(bytes)
 }
 
 /// Lowercase hex SHA-256, for fingerprints and cache keys.
@@ -56,7 +75,7 @@ pub fn hex_sha256(bytes: &[u8]) -> String {
 }
 
 fn read_trimmed(path: &Path) -> Result<Secret, String> {
-    let bytes = std::fs::read(path).map_err(|err| err.to_string())?;
+    let bytes = read_bounded(path, MAX_SECRET_FILE).map_err(|err| err.to_string())?;
     let text = String::from_utf8(bytes).map_err(|_| "file is not UTF-8 text".to_string())?;
     let token = text.trim();
     if token.is_empty() {

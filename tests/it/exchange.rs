@@ -222,6 +222,36 @@ fn subject_token_file_problems_are_exit_3() {
 }
 
 #[test]
+fn special_files_are_refused_without_blocking() {
+    let env = Env::new();
+    let fifo = env.dir.join("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let run = env.cmd().arg("--token-file").arg(&fifo).run();
+    run.failure(3, "not a regular file", &env.secrets());
+    assert!(run.elapsed < Duration::from_secs(5), "{run}");
+    env.cmd().args(["--token-file", "/dev/zero"]).run().failure(3, "not a regular file", &env.secrets());
+    let big = env.dir.write("big", vec![b'a'; 70 * 1024]);
+    env.cmd().arg("--token-file").arg(&big).run().failure(3, "larger than 64 KiB", &env.secrets());
+    env.bare()
+        .arg(format!("--oidc-endpoint={}", env.dex.token_endpoint()))
+        .args(["--client-id", CLIENT_ID, "--client-secret-file", "/dev/zero"])
+        .arg("--token-file")
+        .arg(&env.token_file)
+        .run()
+        .failure(2, "cannot use client secret file /dev/zero: not a regular file", &env.secrets());
+    assert_eq!(env.dex.token_requests(), 0);
+}
+
+#[test]
+fn a_value_that_is_not_utf8_is_refused_without_echo() {
+    use std::os::unix::ffi::OsStringExt;
+    let env = Env::new();
+    let secret = std::ffi::OsString::from_vec(b"super-secret-\xff-value".to_vec());
+    let run = env.cmd().arg("--client-secret").arg(secret).run();
+    run.failure(2, "an option value is not valid UTF-8", &["super-secret"]);
+}
+
+#[test]
 fn the_token_file_is_read_on_every_run() {
     let env = Env::new();
     env.cmd().run().success();
@@ -246,6 +276,12 @@ fn usage_errors_are_exit_2_with_one_line() {
     env.cmd().args(["--timeout", "soon"]).run().failure(2, "invalid --timeout 'soon'", &env.secrets());
     env.cmd().args(["--subject-token-type", "saml"]).run().failure(2, "invalid --subject-token-type", &env.secrets());
     env.cmd().arg("extra").run().failure(2, "unknown command 'extra'", &env.secrets());
+    env.cmd().arg("--oidc-endpoint=https://127.0.0.1:99999/token").run().failure(
+        2,
+        "expected https://HOST[:PORT]/PATH",
+        &env.secrets(),
+    );
+    env.cmd().arg("--force").run().failure(2, "--force belongs to install", &env.secrets());
     assert_eq!(env.dex.token_requests(), 0);
 }
 
@@ -392,7 +428,7 @@ fn unusable_answers() {
     );
 
     env.dex.push_fault(Fault::status(200, "text/html", "<html>login</html>"));
-    env.cmd().run().failure(1, "(HTTP 200): body is not a JSON object: <html>login</html>", &secrets);
+    env.cmd().run().failure(1, "(HTTP 200): body is not a JSON object (18 bytes: <html>login</htm…)", &secrets);
 
     env.dex.push_fault(Fault::status(200, "application/json", r#"{"token_type":"bearer","expires_in":3600}"#));
     env.cmd().run().failure(1, "no access_token in the answer", &secrets);

@@ -34,6 +34,11 @@ fn install_copies_the_running_binary_idempotently() {
     install(&dir, &[dir.path().as_os_str()]).failure(2, "differs from this binary; use --force", &[]);
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "#!/bin/sh\necho another tool\n");
 
+    // --force before or after the subcommand
+    let mut before = Cmd::new(dir.path().into());
+    before.args(["--force", "install"]).arg(dir.path());
+    assert_eq!(before.run().code, Some(0));
+    std::fs::write(&target, "#!/bin/sh\necho another tool\n").unwrap();
     let forced = install(&dir, &["--force".as_ref(), dir.path().as_os_str()]);
     assert_eq!(forced.code, Some(0), "{forced}");
     assert_eq!(std::fs::read(&target).unwrap(), std::fs::read(BIN).unwrap());

@@ -83,6 +83,7 @@ fn insecure_skip_tls_verify_warns_every_run() {
         .run();
     assert_eq!(run.code, Some(0), "{run}");
     assert!(run.stderr.starts_with("tokenxchange: warning: --insecure-skip-tls-verify"), "{run}");
+    assert_eq!(run.stderr.lines().count(), 1, "one warning per run\n{run}");
     Credential::parse(&run.stdout).unwrap();
 }
 
@@ -208,7 +209,7 @@ fn proxy_credentials_and_failures() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     proxied(&env, "HTTPS_PROXY", &format!("http://127.0.0.1:{port}")).args(["--retries", "0"]).run().failure(
         5,
-        "connection refused",
+        &format!("through proxy http://127.0.0.1:{port}: connection refused"),
         &env.secrets(),
     );
 }
@@ -259,7 +260,7 @@ fn insecure_http_needs_the_flag() {
         .args(["--oidc-endpoint=http://dex.example.invalid/token", "--allow-insecure-http", "--retries", "0"])
         .env("http_proxy", format!("http://127.0.0.1:{port}"))
         .run()
-        .failure(5, "cannot reach http://dex.example.invalid/token: connection refused", &env.secrets());
+        .failure(5, "cannot reach http://dex.example.invalid/token through proxy http://127.0.0.1:", &env.secrets());
 }
 
 fn issuer_cmd(env: &Env) -> Cmd {
