@@ -181,24 +181,7 @@ fn audiences_and_token_types_are_sent() {
 #[test]
 fn issuer_discovery_finds_the_token_endpoint() {
     let env = Env::new();
-    let credential = env
-        .bare()
-        .arg(format!("--issuer={}", env.dex.issuer()))
-        .args([
-            "--client-id",
-            CLIENT_ID,
-            "--client-secret",
-            CLIENT_SECRET,
-            "--dex-connector",
-            "kubernetes",
-            "--no-cache",
-        ])
-        .arg("--token-file")
-        .arg(&env.token_file)
-        .arg("--certificate-authority")
-        .arg(&env.ca)
-        .run()
-        .success();
+    let credential = env.issuer().arg("--no-cache").run().success();
     assert_eq!(claim_str(&credential.claims(), "aud"), Some(CLIENT_ID.into()));
     let paths: Vec<String> = env.dex.requests().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
     assert_eq!(paths, ["GET /dex/.well-known/openid-configuration", "POST /dex/token"]);

@@ -11,47 +11,18 @@ use crate::util::*;
 #[test]
 fn private_ca_by_file_data_and_ssl_cert_file() {
     let env = Env::new();
-    let flags = |cmd: &mut Cmd| {
-        cmd.arg(format!("--oidc-endpoint={}", env.dex.token_endpoint()))
-            .args([
-                "--client-id",
-                CLIENT_ID,
-                "--client-secret",
-                CLIENT_SECRET,
-                "--dex-connector",
-                "kubernetes",
-                "--no-cache",
-            ])
-            .arg("--token-file")
-            .arg(&env.token_file);
-    };
-    let mut by_file = env.bare();
-    flags(&mut by_file);
-    by_file.arg("--certificate-authority").arg(&env.ca).run().success();
-
-    let mut by_data = env.bare();
-    flags(&mut by_data);
-    by_data.arg(format!("--certificate-authority-data={}", STANDARD.encode(env.dex.ca_pem()))).run().success();
-
-    let mut by_env = env.bare();
-    flags(&mut by_env);
-    by_env.env("SSL_CERT_FILE", &env.ca).run().success();
+    env.untrusted().arg("--certificate-authority").arg(&env.ca).run().success();
+    env.untrusted().arg(format!("--certificate-authority-data={}", STANDARD.encode(env.dex.ca_pem()))).run().success();
+    env.untrusted().env("SSL_CERT_FILE", &env.ca).run().success();
 
     // Without the CA the system and bundled roots do not know the test CA.
-    let mut unknown = env.bare();
-    flags(&mut unknown);
-    unknown.run().failure(5, "server certificate not trusted: unknown issuer", &env.secrets());
+    env.untrusted().run().failure(5, "server certificate not trusted: unknown issuer", &env.secrets());
 
     // A wrong CA, given explicitly, replaces the system roots and is refused too.
-    let other = testkit::Ca::new("other");
-    let wrong = env.dir.write("wrong-ca.pem", other.cert_pem());
-    let mut wrong_ca = env.bare();
-    flags(&mut wrong_ca);
-    wrong_ca.arg("--certificate-authority").arg(&wrong).env("SSL_CERT_FILE", &env.ca).run().failure(
-        5,
-        "unknown issuer",
-        &env.secrets(),
-    );
+    let wrong = env.dir.write("wrong-ca.pem", testkit::Ca::new("other").cert_pem());
+    let mut wrong_ca = env.untrusted();
+    wrong_ca.arg("--certificate-authority").arg(&wrong).env("SSL_CERT_FILE", &env.ca);
+    wrong_ca.run().failure(5, "unknown issuer", &env.secrets());
 
     let not_pem = env.dir.write("not-pem", "hello");
     env.cmd().arg("--certificate-authority").arg(&not_pem).run().failure(
@@ -65,22 +36,7 @@ fn private_ca_by_file_data_and_ssl_cert_file() {
 #[test]
 fn insecure_skip_tls_verify_warns_every_run() {
     let env = Env::new();
-    let run = env
-        .bare()
-        .arg(format!("--oidc-endpoint={}", env.dex.token_endpoint()))
-        .args([
-            "--client-id",
-            CLIENT_ID,
-            "--client-secret",
-            CLIENT_SECRET,
-            "--dex-connector",
-            "kubernetes",
-            "--no-cache",
-            "--insecure-skip-tls-verify",
-        ])
-        .arg("--token-file")
-        .arg(&env.token_file)
-        .run();
+    let run = env.untrusted().arg("--insecure-skip-tls-verify").run();
     assert_eq!(run.code, Some(0), "{run}");
     assert!(run.stderr.starts_with("tokenxchange: warning: --insecure-skip-tls-verify"), "{run}");
     assert_eq!(run.stderr.lines().count(), 1, "one warning per run\n{run}");
@@ -120,15 +76,9 @@ fn refusals_are_not_retried() {
     env.cmd().args(["--client-secret", "wrong", "--retries", "5"]).run().failure(4, "invalid_client", &env.secrets());
     assert_eq!(env.dex.token_requests(), 1);
     let other = env.dir.write("other.pem", testkit::Ca::new("x").cert_pem());
-    env.bare()
-        .arg(format!("--oidc-endpoint={}", env.dex.token_endpoint()))
-        .args(["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET, "--no-cache", "--retries", "5"])
-        .arg("--token-file")
-        .arg(&env.token_file)
-        .arg("--certificate-authority")
-        .arg(&other)
-        .run()
-        .failure(5, "unknown issuer", &env.secrets());
+    let mut wrong_ca = env.untrusted();
+    wrong_ca.args(["--retries", "5", "--certificate-authority"]).arg(&other);
+    wrong_ca.run().failure(5, "unknown issuer", &env.secrets());
     assert_eq!(env.dex.token_requests(), 1, "certificate errors are not retried");
 }
 
@@ -263,17 +213,6 @@ fn insecure_http_needs_the_flag() {
         .failure(5, "cannot reach http://dex.example.invalid/token through proxy http://127.0.0.1:", &env.secrets());
 }
 
-fn issuer_cmd(env: &Env) -> Cmd {
-    let mut cmd = env.bare();
-    cmd.arg(format!("--issuer={}", env.dex.issuer()))
-        .args(["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET, "--dex-connector", "kubernetes"])
-        .arg("--token-file")
-        .arg(&env.token_file)
-        .arg("--certificate-authority")
-        .arg(&env.ca);
-    cmd
-}
-
 fn methods(env: &Env) -> Vec<String> {
     env.dex.requests().iter().map(|r| format!("{} {}", r.method, r.path)).collect()
 }
@@ -281,13 +220,13 @@ fn methods(env: &Env) -> Vec<String> {
 #[test]
 fn discovered_endpoints_are_remembered() {
     let env = Env::new();
-    issuer_cmd(&env).run().success();
+    env.issuer().run().success();
     assert_eq!(methods(&env), ["GET /dex/.well-known/openid-configuration", "POST /dex/token"]);
     // a cached credential: no network at all
-    issuer_cmd(&env).run().success();
+    env.issuer().run().success();
     assert_eq!(env.dex.requests().len(), 2);
     // a new credential: one POST, no discovery
-    issuer_cmd(&env).arg("--force-refresh").run().success();
+    env.issuer().arg("--force-refresh").run().success();
     assert_eq!(methods(&env)[2..], ["POST /dex/token"]);
 
     // A remembered endpoint that refuses connections is discovered again, once.
@@ -301,7 +240,7 @@ fn discovered_endpoints_are_remembered() {
     assert_eq!(remembered.len(), 1);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     std::fs::write(&remembered[0], format!("https://127.0.0.1:{port}/dex/token\n")).unwrap();
-    issuer_cmd(&env).args(["--force-refresh", "--retries", "0"]).run().success();
+    env.issuer().args(["--force-refresh", "--retries", "0"]).run().success();
     assert_eq!(methods(&env)[3..], ["GET /dex/.well-known/openid-configuration", "POST /dex/token"]);
     assert_eq!(std::fs::read_to_string(&remembered[0]).unwrap().trim(), env.dex.token_endpoint());
 }

@@ -248,13 +248,33 @@ impl Env {
 
     /// The standard flags with the default cache (under the temporary HOME).
     pub fn cached(&self) -> Cmd {
+        let mut cmd = self.client(format!("--oidc-endpoint={}", self.dex.token_endpoint()));
+        cmd.arg("--certificate-authority").arg(&self.ca);
+        cmd
+    }
+
+    /// The standard flags without a CA (the cache off): the test Dex is not trusted.
+    pub fn untrusted(&self) -> Cmd {
+        let mut cmd = self.client(format!("--oidc-endpoint={}", self.dex.token_endpoint()));
+        cmd.arg("--no-cache");
+        cmd
+    }
+
+    /// The standard flags with `--issuer` instead of the token endpoint, the CA, and the
+    /// default cache.
+    pub fn issuer(&self) -> Cmd {
+        let mut cmd = self.client(format!("--issuer={}", self.dex.issuer()));
+        cmd.arg("--certificate-authority").arg(&self.ca);
+        cmd
+    }
+
+    /// `endpoint_flag`, client id and secret, connector and token file.
+    fn client(&self, endpoint_flag: String) -> Cmd {
         let mut cmd = self.bare();
-        cmd.arg(format!("--oidc-endpoint={}", self.dex.token_endpoint()))
+        cmd.arg(endpoint_flag)
             .args(["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET, "--dex-connector", "kubernetes"])
             .arg("--token-file")
-            .arg(&self.token_file)
-            .arg("--certificate-authority")
-            .arg(&self.ca);
+            .arg(&self.token_file);
         cmd
     }
 
