@@ -290,15 +290,9 @@ fn read_small(path: &Path) -> io::Result<String> {
 mod tests {
     use super::*;
     use crate::cli;
-    use std::ffi::OsString;
 
     fn config(extra: &[&str]) -> Config {
-        let mut args = vec!["--oidc-endpoint=https://dex/token", "--client-id=argocd", "--no-cache"];
-        args.extend(extra);
-        match cli::parse(args.into_iter().map(OsString::from), &|_| None) {
-            Ok(cli::Command::GetToken(config)) => *config,
-            other => panic!("{other:?}"),
-        }
+        cli::config_for_tests(extra)
     }
 
     fn temp_dir(name: &str) -> PathBuf {

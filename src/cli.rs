@@ -641,6 +641,18 @@ fn usage(err: lexopt::Error) -> Error {
     Error::Usage(format!("{err} (see --help)"))
 }
 
+/// A `Config` from the standard test endpoint and client plus `extra` flags, for the unit
+/// tests of the modules that take a `Config`.
+#[cfg(test)]
+pub fn config_for_tests(extra: &[&str]) -> Config {
+    let mut args = vec!["--oidc-endpoint=https://dex/token", "--client-id=argocd", "--no-cache"];
+    args.extend(extra);
+    match parse(args.into_iter().map(OsString::from), &|_| None) {
+        Ok(Command::GetToken(config)) => *config,
+        other => panic!("{other:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -282,18 +282,12 @@ fn integer(value: &Value) -> Option<i64> {
 mod tests {
     use super::*;
     use crate::cli;
-    use std::ffi::OsString;
 
     const NOW: i64 = 1_795_860_000;
     const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
 
     fn config(extra: &[&str]) -> Config {
-        let mut args = vec!["--oidc-endpoint=https://dex/token", "--client-id=argocd", "--no-cache"];
-        args.extend(extra);
-        match cli::parse(args.into_iter().map(OsString::from), &|_| None) {
-            Ok(cli::Command::GetToken(config)) => *config,
-            other => panic!("{other:?}"),
-        }
+        cli::config_for_tests(extra)
     }
 
     fn jwt(payload: &str) -> String {
