@@ -17,8 +17,9 @@ demo: build
 	$(CARGO) build --locked -p testkit --bin testkit
 	scripts/demo $(BIN)
 
-## test: formatting, lints, unit + integration + end-to-end tests, deploy kit checks
-test:
+## test: formatting, lints, unit + integration + end-to-end tests (the scratch test runs
+## the static build), deploy kit checks
+test: build
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	TOKENXCHANGE_STATIC_BIN=$(abspath $(BIN)) $(CARGO) test --locked --workspace

@@ -206,6 +206,7 @@ impl Cache {
             let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp)?;
             file.write_all(bytes)?;
             file.sync_all()?;
+            pause_for_tests();
             fs::rename(&temp, path)?;
             File::open(&self.dir)?.sync_all()
         })();
@@ -265,6 +266,18 @@ pub fn clean(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     removed.sort();
     Ok(removed)
 }
+
+/// Debug builds only: waits `TOKENXCHANGE_TEST_PAUSE_BEFORE_RENAME_MS` between writing a
+/// temp file and renaming it, so a test can kill a run at exactly that point.
+#[cfg(debug_assertions)]
+fn pause_for_tests() {
+    if let Some(ms) = std::env::var("TOKENXCHANGE_TEST_PAUSE_BEFORE_RENAME_MS").ok().and_then(|v| v.parse().ok()) {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn pause_for_tests() {}
 
 /// Whether a file name is one this cache writes: `<32 hex>.json|.lock|.endpoint`, or a
 /// temp file `.<pid>.<32 hex>.<nanos>.tmp`. Anything else in the directory is left alone.

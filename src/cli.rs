@@ -156,7 +156,8 @@ options (each also read from the variable in brackets; a flag wins over its vari
   -V, --version                 the version
 
 exit codes: 0 printed, 1 runtime failure, 2 usage or configuration, 3 subject token,
-4 refused by the identity provider, 5 transient (network, TLS, timeout, 5xx, 429)
+4 refused by the identity provider (4xx), 5 transient (network, proxy, TLS, timeout,
+5xx, 429, 408)
 ";
 
 /// Values as given on the command line, before defaults and validation.
@@ -886,6 +887,17 @@ mod tests {
         assert_eq!(config.scopes, ["openid", "groups"]);
         assert_eq!(config.endpoint, Endpoint::Issuer("https://dex-a".into()));
         assert!(config.cluster.as_deref().unwrap().contains("\"server\":\"https://a\""));
+
+        // the cluster layer beats flags and variables; tokenEndpoint replaces an --issuer
+        let info = r#"{"apiVersion":"client.authentication.k8s.io/v1","spec":{"cluster":{"server":"https://b","config":{"tokenEndpoint":"https://dex-b/token","scopes":"openid groups","clientID":"id-b"}}}}"#;
+        let env =
+            [("KUBERNETES_EXEC_INFO", info), ("TOKENXCHANGE_CLIENT_ID", "env-id"), ("TOKENXCHANGE_SCOPES", "email")];
+        let config = config_of(&["--issuer=https://flag-issuer", "--client-id=flag-id", "--no-cache"], &env);
+        assert_eq!(config.endpoint, Endpoint::Token("https://dex-b/token".into()));
+        assert_eq!(config.client_id, "id-b");
+        assert_eq!(config.scopes, ["openid", "groups"]);
+        let both = r#"{"spec":{"cluster":{"config":{"tokenEndpoint":"https://a/token","issuer":"https://a"}}}}"#;
+        assert!(usage_error(&BASE, &[("KUBERNETES_EXEC_INFO", both)]).contains("exclude each other"));
 
         let unknown = r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"cluster":{"server":"https://a","config":{"audiance":"x"}}}}"#;
         assert_eq!(

@@ -197,6 +197,8 @@ fn io_reason(err: &io::Error) -> String {
         io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionAborted => {
             "the server closed the connection (if it requires a TLS client certificate, set --client-certificate and --client-key)".into()
         }
+        // The system resolver's failure arrives as a plain I/O error.
+        _ if err.to_string().contains("failed to lookup address") => format!("host name not found (DNS): {err}"),
         _ => err.to_string(),
     }
 }
@@ -246,6 +248,16 @@ mod tests {
             let err = check_url(bad, false, "--oidc-endpoint").unwrap_err();
             assert_eq!(err.to_string(), format!("invalid --oidc-endpoint '{bad}': expected https://HOST[:PORT]/PATH"));
         }
+    }
+
+    #[test]
+    fn resolver_failures_are_named() {
+        let err = io::Error::other("failed to lookup address information: Name or service not known");
+        assert_eq!(
+            io_reason(&err),
+            "host name not found (DNS): failed to lookup address information: Name or service not known"
+        );
+        assert_eq!(io_reason(&io::Error::from(io::ErrorKind::ConnectionRefused)), "connection refused");
     }
 
     #[test]

@@ -243,4 +243,12 @@ fn discovered_endpoints_are_remembered() {
     env.issuer().args(["--force-refresh", "--retries", "0"]).run().success();
     assert_eq!(methods(&env)[3..], ["GET /dex/.well-known/openid-configuration", "POST /dex/token"]);
     assert_eq!(std::fs::read_to_string(&remembered[0]).unwrap().trim(), env.dex.token_endpoint());
+
+    // A remembered endpoint that answers 404 is discovered again, once.
+    std::fs::write(&remembered[0], format!("{}/nowhere\n", env.dex.issuer())).unwrap();
+    env.issuer().args(["--force-refresh", "--retries", "0"]).run().success();
+    assert_eq!(
+        methods(&env)[5..],
+        ["POST /dex/nowhere", "GET /dex/.well-known/openid-configuration", "POST /dex/token"]
+    );
 }
