@@ -87,6 +87,16 @@ impl Fault {
         Fault::Status { status, content_type: content_type.into(), body: body.into(), headers: Vec::new() }
     }
 
+    /// An OAuth error answer as Dex writes it: `error`, and `error_description` only when
+    /// there is one.
+    pub fn oauth(status: u16, error: &str, description: Option<&str>) -> Fault {
+        let body = match description {
+            Some(d) => format!(r#"{{"error":"{error}","error_description":"{d}"}}"#),
+            None => format!(r#"{{"error":"{error}"}}"#),
+        };
+        Fault::status(status, "application/json", &body)
+    }
+
     /// `status` with `Retry-After: seconds` and an OAuth-style JSON error body.
     pub fn retry_after(status: u16, seconds: u64) -> Fault {
         let error = if status == 429 { "slow_down" } else { "temporarily_unavailable" };

@@ -97,8 +97,7 @@ fn everything_that_changes_the_token_changes_the_key() {
 fn a_rotated_token_file_never_gets_the_old_token() {
     let env = Env::new();
     env.cached().run().success();
-    let rotated = testkit::mint_sa_token("argocd", "argocd-application-controller", "dex", 7200);
-    std::fs::write(&env.token_file, &rotated).unwrap();
+    let rotated = env.rotate_token();
     env.cached().run().success();
     // The second run exchanged the new token instead of serving the old credential.
     assert_eq!(env.dex.token_requests(), 2);
@@ -186,7 +185,7 @@ fn no_cache_and_force_refresh() {
 #[test]
 fn failures_are_not_cached() {
     let env = Env::new();
-    env.dex.push_fault(Fault::status(401, "application/json", r#"{"error":"access_denied"}"#));
+    env.dex.push_fault(Fault::oauth(401, "access_denied", None));
     env.cached().run().failure(4, "access_denied", &env.secrets());
     env.cached().run().success();
     assert_eq!(env.dex.token_requests(), 2);

@@ -238,8 +238,7 @@ fn a_value_that_is_not_utf8_is_refused_without_echo() {
 fn the_token_file_is_read_on_every_run() {
     let env = Env::new();
     env.cmd().run().success();
-    let rotated = testkit::mint_sa_token("argocd", "argocd-application-controller", "dex", 7200);
-    std::fs::write(&env.token_file, &rotated).unwrap();
+    let rotated = env.rotate_token();
     env.cmd().run().success();
     let seen: Vec<String> =
         env.dex.requests().iter().filter_map(|r| r.field("subject_token").map(String::from)).collect();
@@ -273,7 +272,7 @@ fn http_endpoints_off_loopback_are_refused_before_any_traffic() {
     let env = Env::new();
     env.cmd().arg("--oidc-endpoint=http://dex.example.invalid/token").run().failure(
         2,
-        "http:// would send the ServiceAccount token in clear",
+        "http:// would send the ServiceAccount token in clear; use https:// (or --allow-insecure-http",
         &env.secrets(),
     );
 }
@@ -303,11 +302,7 @@ fn every_dex_error_is_reported_with_status_fields_and_hint() {
 
     // 1. not POST: the binary always POSTs; Dex's answer as sent.
     let env = Env::new();
-    env.dex.push_fault(Fault::status(
-        400,
-        "application/json",
-        r#"{"error":"invalid_request","error_description":"method not allowed"}"#,
-    ));
+    env.dex.push_fault(Fault::oauth(400, "invalid_request", Some("method not allowed")));
     check(&env, env.cmd().run(), 4, "HTTP 400 invalid_request: method not allowed");
 
     // 2. grant type disabled
@@ -316,11 +311,7 @@ fn every_dex_error_is_reported_with_status_fields_and_hint() {
 
     // 3. Basic credentials not decodable
     let env = Env::new();
-    env.dex.push_fault(Fault::status(
-        400,
-        "application/json",
-        r#"{"error":"invalid_request","error_description":"client_id improperly encoded"}"#,
-    ));
+    env.dex.push_fault(Fault::oauth(400, "invalid_request", Some("client_id improperly encoded")));
     check(&env, env.cmd().run(), 4, "HTTP 400 invalid_request: client_id improperly encoded");
 
     // 4. wrong secret, unknown client
@@ -342,11 +333,7 @@ fn every_dex_error_is_reported_with_status_fields_and_hint() {
     );
 
     // 6. empty subject token: the binary refuses an empty file itself (exit 3); Dex's answer as sent
-    env.dex.push_fault(Fault::status(
-        400,
-        "application/json",
-        r#"{"error":"invalid_request","error_description":"Missing subject_token"}"#,
-    ));
+    env.dex.push_fault(Fault::oauth(400, "invalid_request", Some("Missing subject_token")));
     check(&env, env.cmd().run(), 4, "HTTP 400 invalid_request: Missing subject_token");
 
     // 7. unknown connector
@@ -380,15 +367,11 @@ fn every_dex_error_is_reported_with_status_fields_and_hint() {
     );
 
     // 10. signing failure
-    env.dex.push_fault(Fault::status(500, "application/json", r#"{"error":"server_error"}"#));
+    env.dex.push_fault(Fault::oauth(500, "server_error", None));
     check(&env, env.cmd().args(["--retries", "0"]).run(), 5, "answered HTTP 500: server_error");
 
     // Unreleased Dex: connector not allowed for this client
-    env.dex.push_fault(Fault::status(
-        400,
-        "application/json",
-        r#"{"error":"invalid_grant","error_description":"Connector not allowed for this client."}"#,
-    ));
+    env.dex.push_fault(Fault::oauth(400, "invalid_grant", Some("Connector not allowed for this client.")));
     check(&env, env.cmd().run(), 4, "(add the connector to the client's allowedConnectors)");
 }
 
@@ -471,7 +454,7 @@ fn secrets_never_reach_stderr_even_verbose() {
     assert!(run.stderr.contains("subject token sha256:"), "{run}");
     assert!(run.stderr.contains("HTTP 200"), "{run}");
 
-    env.dex.push_fault(Fault::status(401, "application/json", r#"{"error":"access_denied"}"#));
+    env.dex.push_fault(Fault::oauth(401, "access_denied", None));
     let run = env.cmd().args(["-v", "--client-secret", "another-secret-value"]).run();
     assert_eq!(run.code, Some(4), "{run}");
     run.no_secrets(&[&env.subject, "another-secret-value"]);

@@ -18,6 +18,15 @@ pub fn api_server(env: &Env) -> ApiServer {
     })
 }
 
+/// The newest kubectl here; `None`, said on stderr, when there is none (CI has one).
+pub fn newest_kubectl(test: &str) -> Option<std::path::PathBuf> {
+    let newest = kubectls().pop();
+    if newest.is_none() {
+        eprintln!("kubectl not found on PATH: skipping {test}");
+    }
+    newest
+}
+
 /// `kubectl auth whoami` with `kubeconfig`; returns (exit code, stdout, stderr).
 pub fn whoami(kubectl: &Path, kubeconfig: &Path, home: &Path) -> (Option<i32>, String, String) {
     let output = Command::new(kubectl)
@@ -80,11 +89,7 @@ fn kubectl_auth_whoami_authenticates_through_the_plugin() {
 
 #[test]
 fn kubectl_shows_the_plugin_error() {
-    let kubectls = kubectls();
-    let Some(kubectl) = kubectls.last() else {
-        eprintln!("kubectl not found on PATH: skipping the end-to-end failure test with real kubectl");
-        return;
-    };
+    let Some(kubectl) = newest_kubectl("the end-to-end failure test with real kubectl") else { return };
     let env = Env::new();
     let api = api_server(&env);
     let cache = TempDir::new("kubectl-cache");
@@ -92,7 +97,7 @@ fn kubectl_shows_the_plugin_error() {
     args.push("--client-secret=wrong-secret-value".into());
     let config = kubeconfig(&api.url(), &api.ca_pem(), "client.authentication.k8s.io/v1", Path::new(BIN), &args);
     let path = env.dir.write("kubeconfig-wrong", config);
-    let (code, stdout, stderr) = whoami(kubectl, &path, &env.dir.join("home"));
+    let (code, stdout, stderr) = whoami(&kubectl, &path, &env.dir.join("home"));
     assert_ne!(code, Some(0), "{stdout}");
     assert!(stderr.contains("tokenxchange: error: token exchange refused: HTTP 401 invalid_client"), "{stderr}");
     assert!(!stderr.contains("wrong-secret-value") && !stderr.contains(&env.subject), "{stderr}");
@@ -103,11 +108,7 @@ fn kubectl_shows_the_plugin_error() {
 /// its own audience and connector (client-go sends it with `provideClusterInfo: true`).
 #[test]
 fn per_cluster_settings_from_the_kubeconfig_extension() {
-    let kubectls = kubectls();
-    let Some(kubectl) = kubectls.last() else {
-        eprintln!("kubectl not found on PATH: skipping the per-cluster end-to-end test with real kubectl");
-        return;
-    };
+    let Some(kubectl) = newest_kubectl("the per-cluster end-to-end test with real kubectl") else { return };
     let env = Env::with(testkit::DexConfig {
         connectors: vec!["kubernetes".into(), "kubernetes-b".into()],
         ..testkit::DexConfig::default()
@@ -162,7 +163,7 @@ current-context: a
     let path = env.dir.write("kubeconfig-per-cluster", config);
     let home = env.dir.join("home");
     let run = |context: &str| {
-        let output = Command::new(kubectl)
+        let output = Command::new(&kubectl)
             .env_clear()
             .env("HOME", &home)
             .arg("--kubeconfig")
@@ -226,11 +227,7 @@ fn cluster_secret_config() -> miniserde::json::Object {
 #[test]
 fn the_argocd_cluster_secret_example_authenticates() {
     use miniserde::json::Value;
-    let kubectls = kubectls();
-    let Some(kubectl) = kubectls.last() else {
-        eprintln!("kubectl not found on PATH: skipping the cluster Secret end-to-end test");
-        return;
-    };
+    let Some(kubectl) = newest_kubectl("the cluster Secret end-to-end test") else { return };
     let config = cluster_secret_config();
     let Some(Value::Object(exec)) = config.get("execProviderConfig") else { panic!("no execProviderConfig") };
     assert!(exec.get("env").is_none(), "settings go in args, not env");
@@ -265,7 +262,7 @@ fn the_argocd_cluster_secret_example_authenticates() {
         "kubeconfig-secret",
         kubeconfig(&api.url(), &api.ca_pem(), &text("apiVersion"), Path::new(BIN), &mapped),
     );
-    let (code, stdout, stderr) = whoami(kubectl, &path, &env.dir.join("home"));
+    let (code, stdout, stderr) = whoami(&kubectl, &path, &env.dir.join("home"));
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("oidc:system:serviceaccount:argocd:argocd-application-controller"), "{stdout}");
     assert_eq!(env.dex.token_requests(), 1);

@@ -278,6 +278,14 @@ impl Env {
         cmd
     }
 
+    /// Writes a newly minted ServiceAccount token into the token file, as the kubelet
+    /// does on rotation; returns it.
+    pub fn rotate_token(&self) -> String {
+        let rotated = testkit::mint_sa_token("argocd", "argocd-application-controller", "dex", 7200);
+        std::fs::write(&self.token_file, &rotated).unwrap();
+        rotated
+    }
+
     /// Secrets that must never reach stderr.
     pub fn secrets(&self) -> Vec<&str> {
         vec![self.subject.as_str(), CLIENT_SECRET]
