@@ -1,29 +1,41 @@
 //! The on-disk credential cache: one entry per key, written atomically, served while
 //! fresh, and a per-key lock so that a burst of runs costs one exchange (single flight).
 //!
-//! The cache can never make a run fail: every problem here (a missing, corrupt or
-//! foreign entry, an unsafe directory, a full disk, a lock that cannot be taken) is said
-//! with `-v` and the run carries on without it. Entries hold the issued token, so the
-//! directory is 0700 and files 0600 from the moment they are created.
+//! The cache trusts nothing it did not make. Its directory is opened once, without
+//! following symlinks, and used only when this user owns it, nobody else may enter it,
+//! and every directory above it (symlinks resolved) belongs to root or to this user.
+//! Every file in it is then opened, renamed and removed relative to that directory's
+//! descriptor, without following symlinks and without blocking, and used only when it is
+//! a regular file of this user. Swapping a path component after the checks changes
+//! nothing.
+//!
+//! The cache can never make a run fail: every problem here (an unsafe directory, a
+//! missing, corrupt or foreign entry, a FIFO where a file should be, a full disk, a lock
+//! that cannot be had) is said with `-v` and the run carries on without it.
 
-use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
+use std::ffi::{CStr, CString};
+use std::fs::{self, DirBuilder, File, TryLockError};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::cli::{Config, Endpoint};
 use crate::error::Error;
-use crate::exchange::Issued;
-use crate::token::{Secret, hex_sha256, read_bounded};
+use crate::exec_credential::{Credential, rfc3339};
+use crate::token::{Secret, hex_sha256, read_opened};
+use crate::url::Url;
 
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 /// Entries larger than this are not ours.
 const MAX_ENTRY: u64 = 64 * 1024;
 
+/// An open, checked cache directory.
 #[derive(Debug)]
 pub struct Cache {
-    dir: PathBuf,
+    dir: File,
+    path: PathBuf,
 }
 
 #[derive(miniserde::Serialize, miniserde::Deserialize)]
@@ -34,32 +46,36 @@ struct Entry {
     check: String,
 }
 
-/// The cache key: a SHA-256 over everything that changes the issued token.
-pub fn key(config: &Config, client_secret: &Secret, subject: &Secret) -> String {
-    let endpoint = match &config.endpoint {
-        Endpoint::Token(url) => format!("token-endpoint {url}"),
-        Endpoint::Issuer(url) => format!("issuer {url}"),
-    };
-    let mut scopes = config.scopes.clone();
-    scopes.sort();
-    let mut audiences = config.audiences.clone();
-    audiences.sort();
-    let fields = [
-        "tokenxchange cache key v1".to_string(),
-        endpoint,
-        config.client_id.clone(),
-        hex_sha256(client_secret.expose().as_bytes()),
-        config.connector.clone().unwrap_or_default(),
-        scopes.join(" "),
-        audiences.join(" "),
-        config.subject_token_type.clone(),
-        config.requested_token_type.clone(),
-        config.cluster.clone().unwrap_or_default(),
-        hex_sha256(subject.expose().as_bytes()),
-    ];
-    let mut material = String::new();
-    for field in fields {
-        material.push_str(&format!("{}:{field}\n", field.len()));
+#[derive(miniserde::Serialize, miniserde::Deserialize)]
+struct RememberedEndpoint {
+    issuer: String,
+    token_endpoint: String,
+}
+
+/// One part of a cache key: a value, or a list whose order does not matter.
+pub enum Part<'a> {
+    One(&'a str),
+    Set(&'a [String]),
+}
+
+/// The cache key: a SHA-256 over `parts`, each encoded with its length so that no two
+/// different inputs give the same material (`["a b"]` and `["a", "b"]` differ).
+pub fn key(parts: &[Part<'_>]) -> String {
+    let mut material = String::from("tokenxchange cache key v2\n");
+    for part in parts {
+        match part {
+            Part::One(value) => material.push_str(&format!("{}:{value}\n", value.len())),
+            Part::Set(values) => {
+                let mut sorted: Vec<&String> = values.iter().collect();
+                sorted.sort();
+                sorted.dedup();
+                material.push_str(&format!("[{}]", sorted.len()));
+                for value in sorted {
+                    material.push_str(&format!("{}:{value}", value.len()));
+                }
+                material.push('\n');
+            }
+        }
     }
     hex_sha256(material.as_bytes())
 }
@@ -70,70 +86,48 @@ pub fn short(key: &str) -> &str {
 }
 
 impl Cache {
-    /// Uses `dir`, creating it (mode 0700) when missing. Refuses a directory that is a
-    /// symlink or writable by group or others.
-    pub fn open(dir: &Path) -> Option<Cache> {
-        match fs::symlink_metadata(dir) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                verbose!("cache off: {} is a symlink", dir.display());
-                None
-            }
-            Ok(meta) if !meta.is_dir() => {
-                verbose!("cache off: {} is not a directory", dir.display());
-                None
-            }
-            Ok(meta) if meta.mode() & 0o022 != 0 => {
-                verbose!(
-                    "cache off: {} is writable by group or others (mode {:o}); chmod 700 it",
-                    dir.display(),
-                    meta.mode() & 0o777
-                );
-                None
-            }
-            Ok(_) => Some(Cache { dir: dir.into() }),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                match DirBuilder::new().recursive(true).mode(0o700).create(dir) {
-                    Ok(()) => Some(Cache { dir: dir.into() }),
-                    Err(err) => {
-                        verbose!("cache off: cannot create {}: {err}", dir.display());
-                        None
-                    }
-                }
-            }
-            Err(err) => {
-                verbose!("cache off: {}: {err}", dir.display());
+    /// Uses `path`, creating it (mode 0700, parents too) when missing; `None`, said with
+    /// `-v`, when it is not safe to use.
+    pub fn open(path: &Path) -> Option<Cache> {
+        match open_dir(path, true) {
+            Ok(cache) => Some(cache),
+            Err(why) => {
+                verbose!("cache off: {}: {why}", path.display());
                 None
             }
         }
     }
 
     /// The entry for `key` if it is intact and not expired at `now`; else why not.
-    pub fn read(&self, key: &str, now: i64) -> Result<Issued, String> {
-        let path = self.entry_path(key);
-        let text = match read_small(&path) {
-            Ok(text) => text,
+    pub fn read(&self, key: &str, now: i64) -> Result<Credential, String> {
+        let name = entry_name(key);
+        let file = match self.open_file(&name, libc::O_RDONLY, false) {
+            Ok(file) => file,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Err("no entry".into()),
-            Err(err) => return Err(format!("cannot read {}: {err}", path.display())),
+            Err(err) => return Err(format!("cannot read {name}: {err}")),
         };
+        let text = read_opened(file, MAX_ENTRY)
+            .and_then(|bytes| String::from_utf8(bytes).map_err(|_| io::Error::other("not UTF-8")))
+            .map_err(|err| format!("cannot read {name}: {err}"))?;
         let entry = match miniserde::json::from_str::<Entry>(&text) {
             Ok(entry) if entry.version != VERSION => return Err(format!("entry of format version {}", entry.version)),
             Ok(entry) if entry.check == check(entry.expires_at, &entry.token) => entry,
-            _ => return Err(format!("corrupt entry {}", path.display())),
+            _ => return Err(format!("corrupt entry {name}")),
         };
         if entry.expires_at <= now {
-            return Err(format!("entry expired at {}", crate::exec_credential::rfc3339(entry.expires_at)));
+            return Err(format!("entry expired at {}", rfc3339(entry.expires_at)));
         }
-        Ok(Issued { token: Secret::new(entry.token), expires_at: Some(entry.expires_at) })
+        Ok(Credential { token: Secret::new(entry.token), expires_at: Some(entry.expires_at) })
     }
 
     /// Takes the per-key lock, waiting at most until `until`. `None` when it cannot be
     /// had; the caller then exchanges without it. The lock is released when the file drops.
     pub fn lock(&self, key: &str, until: Instant) -> Option<File> {
-        let path = self.dir.join(format!("{}.lock", &key[..32]));
-        let file = match OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&path) {
+        let name = format!("{}.lock", &key[..32]);
+        let file = match self.open_file(&name, libc::O_RDWR | libc::O_CREAT, false) {
             Ok(file) => file,
             Err(err) => {
-                verbose!("cache lock {}: cannot open {}: {err}", short(key), path.display());
+                verbose!("cache lock {}: cannot use {name}: {err}", short(key));
                 return None;
             }
         };
@@ -157,114 +151,256 @@ impl Cache {
         }
     }
 
-    /// Stores `issued` for `key` (temp file, fsync, rename), then prunes expired entries.
-    pub fn write(&self, key: &str, issued: &Issued, now: i64) {
-        let Some(expires_at) = issued.expires_at.filter(|at| *at > now) else {
+    /// Stores `credential` for `key` (temp file, fsync, rename), then prunes expired entries.
+    pub fn write(&self, key: &str, credential: &Credential, now: i64) {
+        let Some(expires_at) = credential.expires_at.filter(|at| *at > now) else {
             verbose!("cache {}: not stored, the credential's expiry is unknown or past", short(key));
             return;
         };
-        let token = issued.token.expose().to_string();
+        let token = credential.token.expose().to_string();
         let entry = Entry { version: VERSION, expires_at, check: check(expires_at, &token), token };
-        match self.write_atomically(&self.entry_path(key), miniserde::json::to_string(&entry).as_bytes()) {
-            Ok(()) => verbose!("cache {}: stored until {}", short(key), crate::exec_credential::rfc3339(expires_at)),
+        match self.write_atomically(&entry_name(key), miniserde::json::to_string(&entry).as_bytes()) {
+            Ok(()) => verbose!("cache {}: stored until {}", short(key), rfc3339(expires_at)),
             Err(err) => verbose!("cache {}: not stored: {err}", short(key)),
         }
         self.prune(key, now);
     }
 
-    /// The token endpoint discovered earlier for `issuer`, if remembered and acceptable.
-    pub fn read_endpoint(&self, issuer: &str, allow_insecure_http: bool) -> Option<String> {
-        let text = read_small(&self.endpoint_path(issuer)).ok()?;
-        let endpoint = text.trim();
-        crate::http::check_url(endpoint, allow_insecure_http, "remembered token endpoint").ok()?;
-        verbose!("remembered token endpoint {endpoint} for {issuer}");
-        Some(endpoint.to_string())
+    /// The token endpoint discovered earlier for exactly this `issuer`, if remembered and
+    /// acceptable under the same policy as a flag.
+    pub fn read_endpoint(&self, issuer: &Url, allow_insecure_http: bool) -> Option<Url> {
+        let name = endpoint_name(issuer);
+        let bytes = self.open_file(&name, libc::O_RDONLY, false).and_then(|file| read_opened(file, MAX_ENTRY)).ok()?;
+        let remembered: RememberedEndpoint = miniserde::json::from_str(std::str::from_utf8(&bytes).ok()?).ok()?;
+        if remembered.issuer != issuer.as_str() {
+            verbose!("remembered token endpoint in {name} is for another issuer; ignored");
+            return None;
+        }
+        match Url::parse(&remembered.token_endpoint, allow_insecure_http, "remembered token endpoint") {
+            Ok(endpoint) => {
+                verbose!("remembered token endpoint {endpoint} for {issuer}");
+                Some(endpoint)
+            }
+            Err(err) => {
+                verbose!("{err}; ignored");
+                None
+            }
+        }
     }
 
-    pub fn write_endpoint(&self, issuer: &str, endpoint: &str) {
-        if let Err(err) = self.write_atomically(&self.endpoint_path(issuer), format!("{endpoint}\n").as_bytes()) {
+    pub fn write_endpoint(&self, issuer: &Url, endpoint: &Url) {
+        let remembered = RememberedEndpoint { issuer: issuer.to_string(), token_endpoint: endpoint.to_string() };
+        let text = miniserde::json::to_string(&remembered);
+        if let Err(err) = self.write_atomically(&endpoint_name(issuer), text.as_bytes()) {
             verbose!("discovered endpoint not remembered: {err}");
         }
     }
 
-    fn entry_path(&self, key: &str) -> PathBuf {
-        self.dir.join(format!("{}.json", &key[..32]))
+    /// Opens `name` in the cache directory without following a symlink and without
+    /// blocking, and accepts it only as a regular file of this user.
+    fn open_file(&self, name: &str, flags: libc::c_int, exclusive: bool) -> io::Result<File> {
+        let flags = flags | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
+        let flags = if exclusive { flags | libc::O_EXCL } else { flags };
+        let file = File::from(openat(&self.dir, name, flags, 0o600)?);
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(io::Error::other("not a regular file"));
+        }
+        if meta.uid() != euid() {
+            return Err(io::Error::other(format!("owned by uid {}, not this user", meta.uid())));
+        }
+        Ok(file)
     }
 
-    fn endpoint_path(&self, issuer: &str) -> PathBuf {
-        self.dir.join(format!("{}.endpoint", &hex_sha256(issuer.as_bytes())[..32]))
-    }
-
-    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    fn write_atomically(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
         let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let temp = self.dir.join(format!(
-            ".{}.{}.{nanos}.tmp",
-            std::process::id(),
-            path.file_stem().and_then(|s| s.to_str()).unwrap_or("entry")
-        ));
+        let stem = name.split('.').next().unwrap_or("entry");
+        let temp = format!(".{}.{stem}.{nanos}.tmp", std::process::id());
         let result = (|| {
-            let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp)?;
+            let mut file = self.open_file(&temp, libc::O_WRONLY | libc::O_CREAT, true)?;
             file.write_all(bytes)?;
             file.sync_all()?;
             pause_for_tests();
-            fs::rename(&temp, path)?;
-            File::open(&self.dir)?.sync_all()
+            renameat(&self.dir, &temp, name)?;
+            self.dir.sync_all()
         })();
         if result.is_err() {
-            let _ = fs::remove_file(&temp);
+            let _ = unlinkat(&self.dir, &temp);
         }
         result
     }
 
     /// Removes expired or unreadable entries (other than `keep`) and stale temp files.
     fn prune(&self, keep: &str, now: i64) {
-        let Ok(entries) = fs::read_dir(&self.dir) else { return };
-        let keep = format!("{}.json", &keep[..32]);
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            let path = entry.path();
-            let stale = if !is_ours(&name) {
-                false
-            } else if name.ends_with(".tmp") {
-                entry
-                    .metadata()
-                    .and_then(|m| m.modified())
+        let keep = entry_name(keep);
+        for name in self.own_files() {
+            let stale = if name.ends_with(".tmp") {
+                self.open_file(&name, libc::O_RDONLY, false)
+                    .and_then(|file| file.metadata())
+                    .and_then(|meta| meta.modified())
                     .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > Duration::from_secs(60)))
-            } else if name.ends_with(".json") && *name != keep {
-                read_small(&path)
-                    .ok()
-                    .and_then(|text| miniserde::json::from_str::<Entry>(&text).ok())
-                    .is_none_or(|e| e.expires_at <= now)
+            } else if name.ends_with(".json") && name != keep {
+                self.read(&name[..32], now).is_err_and(|why| why != "no entry")
             } else {
                 false
             };
-            if stale && fs::remove_file(&path).is_ok() {
-                verbose!("cache: pruned {}", path.display());
+            if stale && unlinkat(&self.dir, &name).is_ok() {
+                verbose!("cache: pruned {name}");
             }
         }
     }
+
+    /// The names in the directory that this cache writes, sorted. The names are listed by
+    /// path; everything done with them goes through the directory's descriptor.
+    fn own_files(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(&self.path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter(|name| is_ours(name))
+            .collect();
+        names.sort();
+        names
+    }
 }
 
-/// Removes the cache's files from `dir`; returns what was removed. Other files stay.
+/// Removes the cache's own files from `dir`; returns what was removed. Other files stay.
+/// A directory that `get-token` would not use is refused here too.
 pub fn clean(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => return Err(Error::Runtime(format!("cannot read cache directory {}: {err}", dir.display()))),
+    let cache = match open_dir(dir, false) {
+        Ok(cache) => cache,
+        Err(why) if why == MISSING => return Ok(Vec::new()),
+        Err(why) => return Err(Error::Runtime(format!("refusing to clean {}: {why}", dir.display()))),
     };
     let mut removed = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if is_ours(&name) {
-            let path = entry.path();
-            fs::remove_file(&path).map_err(|err| Error::Runtime(format!("cannot remove {}: {err}", path.display())))?;
-            removed.push(path);
+    for name in cache.own_files() {
+        let owned = cache.open_file(&name, libc::O_RDONLY, false).is_ok();
+        if owned {
+            unlinkat(&cache.dir, &name)
+                .map_err(|err| Error::Runtime(format!("cannot remove {}: {err}", dir.join(&name).display())))?;
+            removed.push(dir.join(&name));
         }
     }
-    removed.sort();
     Ok(removed)
+}
+
+const MISSING: &str = "does not exist";
+
+/// Opens the cache directory `path` (creating it when `create`), checking it and every
+/// directory above it as the module documentation says.
+fn open_dir(path: &Path, create: bool) -> Result<Cache, String> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => return Err("is a symlink".into()),
+        Ok(meta) if !meta.is_dir() => return Err("is not a directory".into()),
+        Ok(_) => {}
+        Err(err) if err.kind() == io::ErrorKind::NotFound && create => {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(path)
+                .map_err(|err| format!("cannot create: {err}"))?;
+        }
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(MISSING.into()),
+        Err(err) => return Err(err.to_string()),
+    }
+    let name = match path.components().next_back() {
+        Some(Component::Normal(name)) => name,
+        _ => return Err("is not a plain directory name".into()),
+    };
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = fs::canonicalize(parent).map_err(|err| format!("cannot resolve its parent: {err}"))?;
+    let me = euid();
+    // Walk down from the root, each step relative to the last one's descriptor, never
+    // following a symlink: the directories checked are the directories used.
+    let mut dir = File::from(open_directory(None, c"/")?);
+    let mut walked = PathBuf::from("/");
+    check_ancestor(&dir, &walked, me)?;
+    for component in parent.components().skip(1) {
+        walked.push(component);
+        let step = CString::new(component.as_os_str().as_bytes()).map_err(|_| "a path component holds NUL")?;
+        dir = File::from(open_directory(Some(&dir), &step).map_err(|why| format!("{}: {why}", walked.display()))?);
+        check_ancestor(&dir, &walked, me)?;
+    }
+    let name = CString::new(name.as_bytes()).map_err(|_| "the name holds NUL")?;
+    let dir = File::from(open_directory(Some(&dir), &name)?);
+    let meta = dir.metadata().map_err(|err| err.to_string())?;
+    if meta.uid() != me {
+        return Err(format!("owned by uid {}, not by this user (uid {me})", meta.uid()));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!("open to group or others (mode {:o}); chmod 700 it", meta.mode() & 0o777));
+    }
+    Ok(Cache { dir, path: path.into() })
+}
+
+fn check_ancestor(dir: &File, path: &Path, me: u32) -> Result<(), String> {
+    let uid = dir.metadata().map_err(|err| format!("{}: {err}", path.display()))?.uid();
+    if uid != 0 && uid != me {
+        return Err(format!("{} above it is owned by uid {uid}, neither root nor this user", path.display()));
+    }
+    Ok(())
+}
+
+fn open_directory(parent: Option<&File>, name: &CStr) -> Result<OwnedFd, String> {
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    let fd = match parent {
+        Some(parent) => openat_c(parent.as_raw_fd(), name, flags, 0),
+        None => openat_c(libc::AT_FDCWD, name, flags, 0),
+    };
+    fd.map_err(|err| match err.raw_os_error() {
+        Some(libc::ELOOP) | Some(libc::ENOTDIR) => "is a symlink or not a directory".to_string(),
+        _ => err.to_string(),
+    })
+}
+
+fn openat(dir: &File, name: &str, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
+    let name = CString::new(name).map_err(|_| io::Error::other("name holds NUL"))?;
+    openat_c(dir.as_raw_fd(), &name, flags, mode)
+}
+
+fn openat_c(dir: libc::c_int, name: &CStr, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
+    // SAFETY: `name` is a valid NUL-terminated string; the returned descriptor is owned by
+    // nothing else and is closed by the `OwnedFd`.
+    let fd = unsafe { libc::openat(dir, name.as_ptr(), flags, libc::c_uint::from(mode)) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by openat and is open.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn renameat(dir: &File, from: &str, to: &str) -> io::Result<()> {
+    let from = CString::new(from).map_err(|_| io::Error::other("name holds NUL"))?;
+    let to = CString::new(to).map_err(|_| io::Error::other("name holds NUL"))?;
+    let fd = dir.as_raw_fd();
+    // SAFETY: both names are valid NUL-terminated strings and `fd` is an open directory.
+    if unsafe { libc::renameat(fd, from.as_ptr(), fd, to.as_ptr()) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn unlinkat(dir: &File, name: &str) -> io::Result<()> {
+    let name = CString::new(name).map_err(|_| io::Error::other("name holds NUL"))?;
+    // SAFETY: `name` is a valid NUL-terminated string and the descriptor an open directory.
+    if unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+fn entry_name(key: &str) -> String {
+    format!("{}.json", &key[..32])
+}
+
+fn endpoint_name(issuer: &Url) -> String {
+    format!("{}.endpoint", &hex_sha256(issuer.as_str().as_bytes())[..32])
 }
 
 /// Debug builds only: waits `TOKENXCHANGE_TEST_PAUSE_BEFORE_RENAME_MS` between writing a
@@ -294,19 +430,9 @@ fn check(expires_at: i64, token: &str) -> String {
     hex_sha256(format!("tokenxchange cache v{VERSION}\n{expires_at}\n{token}").as_bytes())[..16].to_string()
 }
 
-fn read_small(path: &Path) -> io::Result<String> {
-    String::from_utf8(read_bounded(path, MAX_ENTRY)?)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli;
-
-    fn config(extra: &[&str]) -> Config {
-        cli::config_for_tests(extra)
-    }
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("tokenxchange-cache-{}-{name}", std::process::id()));
@@ -314,32 +440,18 @@ mod tests {
         dir
     }
 
+    fn strings(values: &[&str]) -> Vec<String> {
+        values.iter().map(|v| v.to_string()).collect()
+    }
+
     #[test]
-    fn key_changes_with_everything_that_changes_the_token() {
-        let secret = Secret::new("s");
-        let subject = Secret::new("t");
-        let base = key(&config(&[]), &secret, &subject);
-        assert_eq!(base.len(), 64);
-        assert_eq!(
-            base,
-            key(&config(&["--scopes", "federated:id profile openid"]), &secret, &subject),
-            "scope order is normalised"
-        );
-        for extra in [
-            &["--scopes", "openid"][..],
-            &["--dex-connector", "k"],
-            &["--audience", "a"],
-            &["--client-id", "other"],
-            &["--requested-token-type", "access_token"],
-            &["--subject-token-type", "jwt"],
-        ] {
-            assert_ne!(base, key(&config(extra), &secret, &subject), "{extra:?}");
-        }
-        assert_ne!(base, key(&config(&[]), &Secret::new("s2"), &subject));
-        assert_ne!(base, key(&config(&[]), &secret, &Secret::new("t2")));
-        let mut with_cluster = config(&[]);
-        with_cluster.cluster = Some("{\"server\":\"https://a\"}".into());
-        assert_ne!(base, key(&with_cluster, &secret, &subject));
+    fn keys_are_unambiguous_and_ignore_set_order() {
+        let key_of = |audiences: &[&str]| key(&[Part::One("https://dex/token"), Part::Set(&strings(audiences))]);
+        assert_eq!(key_of(&["a", "b"]), key_of(&["b", "a"]), "set order is normalised");
+        assert_ne!(key_of(&["a b"]), key_of(&["a", "b"]));
+        assert_ne!(key_of(&["a,b"]), key_of(&["a", "b"]));
+        assert_ne!(key(&[Part::One("ab"), Part::One("c")]), key(&[Part::One("a"), Part::One("bc")]));
+        assert_eq!(key_of(&[]).len(), 64);
     }
 
     #[test]
@@ -348,23 +460,32 @@ mod tests {
         let cache = Cache::open(&dir).unwrap();
         assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
         let k = "a".repeat(64);
-        let issued = Issued { token: Secret::new("tok"), expires_at: Some(1_000) };
+        let credential = Credential { token: Secret::new("tok-value"), expires_at: Some(1_000) };
         assert_eq!(cache.read(&k, 0).ok(), None);
-        cache.write(&k, &issued, 0);
-        assert_eq!(fs::metadata(cache.entry_path(&k)).unwrap().mode() & 0o777, 0o600);
-        assert_eq!(cache.read(&k, 999).ok(), Some(issued.clone()));
+        cache.write(&k, &credential, 0);
+        let path = dir.join(entry_name(&k));
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(cache.read(&k, 999).ok(), Some(credential.clone()));
         assert_eq!(cache.read(&k, 1_000).ok(), None);
 
-        let text = fs::read_to_string(cache.entry_path(&k)).unwrap();
-        fs::write(cache.entry_path(&k), text.replace("tok", "tak")).unwrap();
-        assert_eq!(cache.read(&k, 0).ok(), None, "a changed token fails the check");
-        fs::write(cache.entry_path(&k), &text[..text.len() / 2]).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        // Change the token's value only: the key names stay, so only the check can tell.
+        let changed = text.replace("\"tok-value\"", "\"tak-value\"");
+        assert_ne!(changed, text);
+        fs::write(&path, &changed).unwrap();
+        assert_eq!(
+            cache.read(&k, 0),
+            Err(format!("corrupt entry {}", entry_name(&k))),
+            "a changed token fails the check"
+        );
+        fs::write(&path, &text[..text.len() / 2]).unwrap();
         assert_eq!(cache.read(&k, 0).ok(), None, "a truncated entry is a miss");
-        fs::write(cache.entry_path(&k), text.replace("\"version\":1", "\"version\":9")).unwrap();
-        assert_eq!(cache.read(&k, 0).ok(), None, "a foreign version is a miss");
+        fs::write(&path, text.replace("\"version\":2", "\"version\":9")).unwrap();
+        assert_eq!(cache.read(&k, 0), Err("entry of format version 9".into()), "a foreign version is a miss");
 
-        cache.write(&k, &Issued { token: Secret::new("x"), expires_at: None }, 0);
-        assert_eq!(cache.read(&k, 0).ok(), None, "unknown expiry is not stored");
+        cache.write(&k, &Credential { token: Secret::new("x"), expires_at: None }, 0);
+        fs::write(&path, &text).unwrap();
+        assert!(cache.read(&k, 0).is_ok());
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -373,11 +494,11 @@ mod tests {
         let dir = temp_dir("prune");
         let cache = Cache::open(&dir).unwrap();
         let (old, fresh, current) = ("b".repeat(64), "c".repeat(64), "d".repeat(64));
-        cache.write(&old, &Issued { token: Secret::new("1"), expires_at: Some(100) }, 0);
-        cache.write(&fresh, &Issued { token: Secret::new("2"), expires_at: Some(10_000) }, 0);
-        cache.write(&current, &Issued { token: Secret::new("3"), expires_at: Some(10_000) }, 500);
-        assert!(!cache.entry_path(&old).exists());
-        assert!(cache.entry_path(&fresh).exists());
+        cache.write(&old, &Credential { token: Secret::new("1"), expires_at: Some(100) }, 0);
+        cache.write(&fresh, &Credential { token: Secret::new("2"), expires_at: Some(10_000) }, 0);
+        cache.write(&current, &Credential { token: Secret::new("3"), expires_at: Some(10_000) }, 500);
+        assert!(!dir.join(entry_name(&old)).exists());
+        assert!(dir.join(entry_name(&fresh)).exists());
         let removed = clean(&dir).unwrap();
         assert_eq!(removed.len(), 2);
         assert!(fs::read_dir(&dir).unwrap().next().is_none());
@@ -404,13 +525,17 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = temp_dir("unsafe");
         fs::create_dir_all(&dir).unwrap();
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
-        assert!(Cache::open(&dir).is_none());
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o750)).unwrap();
+        assert_eq!(open_dir(&dir, true).unwrap_err(), "open to group or others (mode 750); chmod 700 it");
         let link = temp_dir("link");
         std::os::unix::fs::symlink(&dir, &link).unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
-        assert!(Cache::open(&link).is_none());
+        assert_eq!(open_dir(&link, true).unwrap_err(), "is a symlink");
         assert!(Cache::open(&dir).is_some());
+        assert_eq!(
+            clean(&link).unwrap_err().to_string(),
+            format!("refusing to clean {}: is a symlink", link.display())
+        );
         fs::remove_file(&link).unwrap();
         fs::remove_dir_all(&dir).unwrap();
     }
@@ -419,12 +544,20 @@ mod tests {
     fn endpoints_are_remembered_per_issuer() {
         let dir = temp_dir("endpoint");
         let cache = Cache::open(&dir).unwrap();
-        assert_eq!(cache.read_endpoint("https://dex", false), None);
-        cache.write_endpoint("https://dex", "https://dex/token");
-        assert_eq!(cache.read_endpoint("https://dex", false).as_deref(), Some("https://dex/token"));
-        assert_eq!(cache.read_endpoint("https://other", false), None);
-        cache.write_endpoint("https://dex", "http://dex.example/token");
-        assert_eq!(cache.read_endpoint("https://dex", false), None, "an unsafe remembered URL is ignored");
+        let url = |text: &str| Url::parse(text, true, "test").unwrap();
+        let dex = url("https://dex");
+        assert_eq!(cache.read_endpoint(&dex, false), None);
+        cache.write_endpoint(&dex, &url("https://dex/token"));
+        assert_eq!(cache.read_endpoint(&dex, false), Some(url("https://dex/token")));
+        assert_eq!(cache.read_endpoint(&url("https://other"), false), None);
+        cache.write_endpoint(&dex, &url("http://dex.example/token"));
+        assert_eq!(cache.read_endpoint(&dex, false), None, "an unsafe remembered URL is ignored");
+        assert_eq!(cache.read_endpoint(&dex, true), Some(url("http://dex.example/token")));
+
+        // An entry planted under the issuer's name but naming another issuer is ignored.
+        let planted = r#"{"issuer":"https://evil","token_endpoint":"https://evil/token"}"#;
+        fs::write(dir.join(endpoint_name(&dex)), planted).unwrap();
+        assert_eq!(cache.read_endpoint(&dex, false), None);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

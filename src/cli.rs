@@ -1,21 +1,26 @@
 //! The command line contract: flags, their environment variables, defaults and the
 //! per-cluster settings from `KUBERNETES_EXEC_INFO`, turned into a validated [`Config`].
 //!
-//! Precedence, highest first: the cluster's `config` extension (per target cluster), a
-//! flag, its `TOKENXCHANGE_*` variable, the default. Nothing here reads files or opens
-//! sockets; the environment arrives as a lookup function so tests can fake it.
+//! Two steps: [`parse`] reads the arguments into raw [`Flags`] (nothing else), then
+//! `resolve` layers them with the environment and the cluster's settings, under one rule
+//! written once in [`Layers`]: the cluster's exec config (per target cluster) wins over a
+//! flag, a flag over its `TOKENXCHANGE_*` variable, a variable over the default. Nothing
+//! here reads files or opens sockets; the environment arrives as a lookup function so
+//! tests can fake it. The types it fills belong to the modules that use them.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use lexopt::prelude::*;
-use miniserde::json::Value;
 
 use crate::error::Error;
-use crate::exec_credential::{self, ExecInfo};
-use crate::http;
-use crate::token::Secret;
+use crate::exchange::{Endpoint, Request};
+use crate::exec_credential::{self, ClusterSettings};
+use crate::redact;
+use crate::tls::{PemSource, Settings as Tls};
+use crate::token::{ClientSecret, Secret};
+use crate::url::Url;
 
 pub const DEFAULT_TOKEN_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 pub const DEFAULT_SCOPES: &str = "openid,profile,federated:id";
@@ -27,8 +32,8 @@ const TOKEN_TYPE_PREFIX: &str = "urn:ietf:params:oauth:token-type:";
 #[derive(Debug)]
 pub enum Command {
     GetToken(Box<Config>),
-    Clean { cache_dir: PathBuf },
-    Install { dir: PathBuf, force: bool },
+    Clean { cache_dir: PathBuf, verbose: bool },
+    Install { dir: PathBuf, force: bool, verbose: bool },
     Help,
     Version,
 }
@@ -36,21 +41,11 @@ pub enum Command {
 /// Everything a `get-token` run needs, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub endpoint: Endpoint,
-    pub client_id: String,
+    pub request: Request,
     pub client_secret: ClientSecret,
-    pub connector: Option<String>,
-    /// Normalised: split on commas and spaces, empty entries and duplicates dropped.
-    pub scopes: Vec<String>,
-    pub audiences: Vec<String>,
     pub token_file: PathBuf,
-    /// Full URNs.
-    pub subject_token_type: String,
-    pub requested_token_type: String,
     pub tls: Tls,
-    pub allow_insecure_http: bool,
     pub timeout: Duration,
-    pub retries: u32,
     /// The ExecCredential apiVersion to print.
     pub api_version: &'static str,
     /// `spec.cluster` of `KUBERNETES_EXEC_INFO`, as canonical JSON (part of the cache key).
@@ -59,39 +54,6 @@ pub struct Config {
     pub cache_dir: Option<PathBuf>,
     pub force_refresh: bool,
     pub verbose: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Endpoint {
-    /// The token endpoint itself.
-    Token(String),
-    /// An issuer whose discovery document names the token endpoint.
-    Issuer(String),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClientSecret {
-    Value(Secret),
-    File(PathBuf),
-}
-
-/// Trust and identity for the TLS connection to the identity provider.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Tls {
-    /// When any CA is given, only these roots are trusted (as kubectl does).
-    pub ca_files: Vec<PathBuf>,
-    /// Base64 of PEM, as in a kubeconfig.
-    pub ca_data: Vec<String>,
-    pub client_certificate: Option<PemSource>,
-    pub client_key: Option<PemSource>,
-    pub insecure_skip_verify: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum PemSource {
-    File(PathBuf),
-    /// Base64 of PEM (a key is a secret, so both forms are held as one).
-    Data(Secret),
 }
 
 pub const USAGE: &str = "\
@@ -160,24 +122,24 @@ exit codes: 0 printed, 1 runtime failure, 2 usage or configuration, 3 subject to
 5xx, 429, 408)
 ";
 
-/// Values as given on the command line, before defaults and validation.
+/// Values as given on the command line, before the environment, defaults and validation.
 #[derive(Default)]
-struct Flags {
+pub struct Flags {
     oidc_endpoint: Option<String>,
     issuer: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
-    client_secret_file: Option<PathBuf>,
+    client_secret_file: Option<String>,
     connector: Option<String>,
     scopes: Vec<String>,
     audiences: Vec<String>,
-    token_file: Option<PathBuf>,
+    token_file: Option<String>,
     subject_token_type: Option<String>,
     requested_token_type: Option<String>,
-    ca_files: Vec<PathBuf>,
+    ca_files: Vec<String>,
     ca_data: Vec<String>,
-    client_certificate: Option<PathBuf>,
-    client_key: Option<PathBuf>,
+    client_certificate: Option<String>,
+    client_key: Option<String>,
     client_certificate_data: Option<String>,
     client_key_data: Option<String>,
     insecure_skip_verify: bool,
@@ -188,7 +150,10 @@ struct Flags {
     cache_dir: Option<PathBuf>,
     no_cache: bool,
     force_refresh: bool,
+    force: bool,
     verbose: bool,
+    /// The options given that only `get-token` takes, for refusing them elsewhere.
+    get_token_only: Vec<String>,
 }
 
 /// Parses the arguments (without the program name) against the environment `env`.
@@ -199,9 +164,13 @@ pub fn parse(
     let mut flags = Flags::default();
     let mut subcommand: Option<String> = None;
     let mut positionals: Vec<OsString> = Vec::new();
-    let mut force = false;
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(usage)? {
+        if let Long(name) = &arg
+            && !matches!(*name, "help" | "version" | "verbose" | "cache-dir" | "force")
+        {
+            flags.get_token_only.push(format!("--{name}"));
+        }
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help),
             Short('V') | Long("version") => return Ok(Command::Version),
@@ -210,17 +179,17 @@ pub fn parse(
             Long("issuer") => flags.issuer = Some(string(&mut parser)?),
             Long("client-id") => flags.client_id = Some(string(&mut parser)?),
             Long("client-secret") => flags.client_secret = Some(string(&mut parser)?),
-            Long("client-secret-file") => flags.client_secret_file = Some(path(&mut parser)?),
+            Long("client-secret-file") => flags.client_secret_file = Some(string(&mut parser)?),
             Long("dex-connector") | Long("connector-id") => flags.connector = Some(string(&mut parser)?),
             Long("scopes") => flags.scopes.push(string(&mut parser)?),
             Long("audience") => flags.audiences.push(string(&mut parser)?),
-            Long("token-file") => flags.token_file = Some(path(&mut parser)?),
+            Long("token-file") => flags.token_file = Some(string(&mut parser)?),
             Long("subject-token-type") => flags.subject_token_type = Some(string(&mut parser)?),
             Long("requested-token-type") => flags.requested_token_type = Some(string(&mut parser)?),
-            Long("certificate-authority") => flags.ca_files.push(path(&mut parser)?),
+            Long("certificate-authority") => flags.ca_files.push(string(&mut parser)?),
             Long("certificate-authority-data") => flags.ca_data.push(string(&mut parser)?),
-            Long("client-certificate") => flags.client_certificate = Some(path(&mut parser)?),
-            Long("client-key") => flags.client_key = Some(path(&mut parser)?),
+            Long("client-certificate") => flags.client_certificate = Some(string(&mut parser)?),
+            Long("client-key") => flags.client_key = Some(string(&mut parser)?),
             Long("client-certificate-data") => flags.client_certificate_data = Some(string(&mut parser)?),
             Long("client-key-data") => flags.client_key_data = Some(string(&mut parser)?),
             Long("insecure-skip-tls-verify") => flags.insecure_skip_verify = true,
@@ -228,15 +197,20 @@ pub fn parse(
             Long("timeout") => flags.timeout = Some(string(&mut parser)?),
             Long("retries") => flags.retries = Some(string(&mut parser)?),
             Long("api-version") => flags.api_version = Some(string(&mut parser)?),
-            Long("cache-dir") => flags.cache_dir = Some(path(&mut parser)?),
+            Long("cache-dir") => flags.cache_dir = Some(parser.value().map_err(usage)?.into()),
             Long("no-cache") => flags.no_cache = true,
             Long("force-refresh") => flags.force_refresh = true,
-            Long("force") => force = true,
+            Long("force") => flags.force = true,
             Value(value) if subcommand.is_none() => {
                 let name = value.into_string().map_err(|v| Error::Usage(format!("unknown command {v:?}")))?;
                 match name.as_str() {
                     "get-token" | "clean" | "install" => subcommand = Some(name),
-                    _ => return Err(Error::Usage(format!("unknown command '{name}' (see --help)"))),
+                    _ => {
+                        return Err(Error::Usage(format!(
+                            "unknown command '{}' (see --help)",
+                            redact::echo(name.as_bytes(), 100)
+                        )));
+                    }
                 }
             }
             Value(value) => positionals.push(value),
@@ -244,89 +218,146 @@ pub fn parse(
         }
     }
 
-    if force && subcommand.as_deref() != Some("install") {
+    let command = subcommand.as_deref().unwrap_or("get-token");
+    if flags.force && command != "install" {
         return Err(Error::Usage("--force belongs to install (see --help)".into()));
     }
-    match subcommand.as_deref() {
-        Some("install") => {
+    if command != "get-token"
+        && let Some(flag) = flags.get_token_only.first()
+    {
+        return Err(Error::Usage(format!("{flag} belongs to get-token, not {command} (see --help)")));
+    }
+    match command {
+        "install" => {
+            if flags.cache_dir.is_some() {
+                return Err(Error::Usage(
+                    "--cache-dir belongs to get-token and clean, not install (see --help)".into(),
+                ));
+            }
             let [dir] = <[OsString; 1]>::try_from(positionals)
                 .map_err(|_| Error::Usage("usage: tokenxchange install [--force] DIR".into()))?;
-            Ok(Command::Install { dir: dir.into(), force })
+            Ok(Command::Install { dir: dir.into(), force: flags.force, verbose: flags.verbose })
         }
-        Some("clean") => {
+        "clean" => {
             no_positionals(&positionals, "clean")?;
-            Ok(Command::Clean { cache_dir: cache_dir(&flags, env)? })
+            let cache_dir = cache_dir_from(flags.cache_dir.clone(), env)
+                .ok_or_else(|| Error::Usage("no cache directory: set --cache-dir, KUBECACHEDIR or HOME".into()))?;
+            Ok(Command::Clean { cache_dir, verbose: flags.verbose })
         }
         _ => {
             no_positionals(&positionals, "get-token")?;
             let info = match env("KUBERNETES_EXEC_INFO") {
-                Some(raw) => Some(exec_credential::parse_info(&raw.to_string_lossy())?),
-                None => None,
+                Some(raw) => {
+                    let raw = raw
+                        .into_string()
+                        .map_err(|_| Error::Usage("KUBERNETES_EXEC_INFO is not valid UTF-8".into()))?;
+                    exec_credential::parse_info(&raw)?
+                }
+                None => exec_credential::ExecInfo::default(),
             };
-            Ok(Command::GetToken(Box::new(config(flags, env, info)?)))
+            let layers = Layers { env, cluster: info.cluster.clone() };
+            Ok(Command::GetToken(Box::new(resolve(flags, &layers, info)?)))
         }
     }
 }
 
-/// Resolves flags, environment, per-cluster settings and defaults into a [`Config`].
-fn config(flags: Flags, env: &dyn Fn(&str) -> Option<OsString>, info: Option<ExecInfo>) -> Result<Config, Error> {
-    let var = |name: &str| -> Option<String> {
-        env(name).map(|v| v.to_string_lossy().into_owned()).filter(|v| !v.is_empty())
-    };
-    let flag_or_var = |flag: Option<String>, name: &str| flag.or_else(|| var(name));
-    let bool_var = |flag: bool, name: &str| -> Result<bool, Error> {
+/// Where a setting can come from, highest first: the cluster's exec config, a flag, its
+/// variable. Every setting is read through [`Layers::one`], [`Layers::list`] or
+/// [`Layers::switch`], which apply that order; a variable that is set but empty counts as
+/// unset, and one that is not UTF-8 is a usage error naming it.
+struct Layers<'a> {
+    env: &'a dyn Fn(&str) -> Option<OsString>,
+    cluster: ClusterSettings,
+}
+
+impl Layers<'_> {
+    fn var(&self, name: &str) -> Result<Option<String>, Error> {
+        match (self.env)(name) {
+            None => Ok(None),
+            Some(value) => match value.into_string() {
+                Ok(value) if value.is_empty() => Ok(None),
+                Ok(value) => Ok(Some(value)),
+                Err(_) => Err(Error::Usage(format!("{name} is not valid UTF-8"))),
+            },
+        }
+    }
+
+    /// A single value.
+    fn one(&self, cluster: Option<String>, flag: Option<String>, var: &str) -> Result<Option<String>, Error> {
+        Ok(match cluster.or(flag) {
+            Some(value) => Some(value),
+            None => self.var(var)?,
+        })
+    }
+
+    /// A list: the cluster's list, else the repeated flag, else the variable's
+    /// comma-separated entries.
+    fn list(&self, cluster: Option<Vec<String>>, flag: Vec<String>, var: &str) -> Result<Vec<String>, Error> {
+        if let Some(list) = cluster {
+            return Ok(list);
+        }
+        if !flag.is_empty() {
+            return Ok(flag);
+        }
+        Ok(self.var(var)?.map(|v| v.split(',').map(|s| s.trim().to_string()).collect()).unwrap_or_default())
+    }
+
+    /// An on/off setting: the flag, else the variable (`1`/`true`/`yes`/`on`, `0`/…).
+    fn switch(&self, flag: bool, var: &str) -> Result<bool, Error> {
         if flag {
             return Ok(true);
         }
-        var(name).map_or(Ok(false), |v| parse_bool(&v, name))
-    };
-    let list_var = |flags: Vec<String>, name: &str| -> Vec<String> {
-        if flags.is_empty() { var(name).into_iter().collect() } else { flags }
-    };
+        match self.var(var)? {
+            None => Ok(false),
+            Some(value) => match value.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(Error::Usage(format!(
+                    "invalid {var} '{}': use 1/true or 0/false",
+                    redact::echo(value.as_bytes(), 50)
+                ))),
+            },
+        }
+    }
+}
 
-    let info = info.unwrap_or_default();
-    let cluster = cluster_settings(info.cluster_config.as_ref())?;
-    let verbose = bool_var(flags.verbose, "TOKENXCHANGE_VERBOSE")?;
-    let allow_insecure_http = bool_var(flags.allow_insecure_http, "TOKENXCHANGE_ALLOW_INSECURE_HTTP")?;
+/// Layers flags, environment, per-cluster settings and defaults into a [`Config`].
+fn resolve(flags: Flags, layers: &Layers<'_>, info: exec_credential::ExecInfo) -> Result<Config, Error> {
+    let cluster = &layers.cluster;
+    let allow_insecure_http = layers.switch(flags.allow_insecure_http, "TOKENXCHANGE_ALLOW_INSECURE_HTTP")?;
 
     // The token endpoint and the issuer replace each other: the highest layer that sets
     // either one decides.
     let endpoint = match one_of([
-        (cluster.token_endpoint, cluster.issuer, "tokenEndpoint and issuer in the cluster's exec config"),
+        (
+            cluster.token_endpoint.clone(),
+            cluster.issuer.clone(),
+            "tokenEndpoint and issuer in the cluster's exec config",
+        ),
         (flags.oidc_endpoint, flags.issuer, "--oidc-endpoint and --issuer"),
         (
-            var("TOKENXCHANGE_OIDC_ENDPOINT"),
-            var("TOKENXCHANGE_ISSUER"),
+            layers.var("TOKENXCHANGE_OIDC_ENDPOINT")?,
+            layers.var("TOKENXCHANGE_ISSUER")?,
             "TOKENXCHANGE_OIDC_ENDPOINT and TOKENXCHANGE_ISSUER",
         ),
     ])? {
-        Some(OneOf::First(url)) => Endpoint::Token(url),
-        Some(OneOf::Second(url)) => Endpoint::Issuer(url),
+        Some(OneOf::First(url)) => Endpoint::Token(Url::parse(&url, allow_insecure_http, "--oidc-endpoint")?),
+        Some(OneOf::Second(url)) => Endpoint::Issuer(Url::parse(&url, allow_insecure_http, "--issuer")?),
         None => {
             return Err(Error::Usage(
                 "missing --oidc-endpoint (or --issuer, TOKENXCHANGE_OIDC_ENDPOINT, TOKENXCHANGE_ISSUER)".into(),
             ));
         }
     };
-    match &endpoint {
-        Endpoint::Token(url) => http::check_url(url, allow_insecure_http, "--oidc-endpoint")?,
-        Endpoint::Issuer(url) => http::check_url(url, allow_insecure_http, "--issuer")?,
-    }
 
-    let client_id = cluster
-        .client_id
-        .or_else(|| flag_or_var(flags.client_id, "TOKENXCHANGE_CLIENT_ID"))
+    let client_id = layers
+        .one(cluster.client_id.clone(), flags.client_id, "TOKENXCHANGE_CLIENT_ID")?
         .ok_or_else(|| Error::Usage("missing --client-id (or TOKENXCHANGE_CLIENT_ID)".into()))?;
-
     let client_secret = match one_of([
+        (flags.client_secret, flags.client_secret_file, "--client-secret and --client-secret-file"),
         (
-            flags.client_secret,
-            flags.client_secret_file.map(PathBuf::into_os_string),
-            "--client-secret and --client-secret-file",
-        ),
-        (
-            var("TOKENXCHANGE_CLIENT_SECRET"),
-            env("TOKENXCHANGE_CLIENT_SECRET_FILE").filter(|v| !v.is_empty()),
+            layers.var("TOKENXCHANGE_CLIENT_SECRET")?,
+            layers.var("TOKENXCHANGE_CLIENT_SECRET_FILE")?,
             "TOKENXCHANGE_CLIENT_SECRET and TOKENXCHANGE_CLIENT_SECRET_FILE",
         ),
     ])? {
@@ -335,108 +366,104 @@ fn config(flags: Flags, env: &dyn Fn(&str) -> Option<OsString>, info: Option<Exe
         None => ClientSecret::Value(Secret::new("")),
     };
 
-    let connector = cluster.connector.or_else(|| flag_or_var(flags.connector, "TOKENXCHANGE_DEX_CONNECTOR"));
-    let scopes = match cluster.scopes {
-        Some(scopes) => scopes,
-        None => {
-            let given = list_var(flags.scopes, "TOKENXCHANGE_SCOPES");
-            if given.is_empty() { vec![DEFAULT_SCOPES.to_string()] } else { given }
-        }
-    };
-    let scopes = split_list(&scopes);
-    let audiences = match cluster.audiences {
-        Some(audiences) => audiences,
-        None if flags.audiences.is_empty() => split_list(&var("TOKENXCHANGE_AUDIENCE").into_iter().collect::<Vec<_>>()),
+    let scopes = layers.list(cluster.scopes.clone(), flags.scopes, "TOKENXCHANGE_SCOPES")?;
+    let scopes = if scopes.is_empty() { vec![DEFAULT_SCOPES.to_string()] } else { scopes };
+    // Variables and the cluster's config hold audiences separated by commas or spaces;
+    // each flag holds one audience as given.
+    let audiences = match cluster.audiences.clone() {
+        Some(list) => split_list(&list),
+        None if flags.audiences.is_empty() => split_list(&layers.list(None, Vec::new(), "TOKENXCHANGE_AUDIENCE")?),
         None => flags.audiences,
     };
-
-    let token_file = flags
-        .token_file
-        .or_else(|| var("TOKENXCHANGE_TOKEN_FILE").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_TOKEN_FILE));
-    let subject_token_type = token_type(
-        &flag_or_var(flags.subject_token_type, "TOKENXCHANGE_SUBJECT_TOKEN_TYPE").unwrap_or("id_token".into()),
-        "--subject-token-type",
-    )?;
-    let requested_token_type = token_type(
-        &flag_or_var(flags.requested_token_type, "TOKENXCHANGE_REQUESTED_TOKEN_TYPE").unwrap_or("id_token".into()),
-        "--requested-token-type",
-    )?;
-
-    let ca_files = if flags.ca_files.is_empty() {
-        split_list(&var("TOKENXCHANGE_CERTIFICATE_AUTHORITY").into_iter().collect::<Vec<_>>())
-            .into_iter()
-            .map(PathBuf::from)
-            .collect()
-    } else {
-        flags.ca_files
+    let token_type_of = |flag: Option<String>, var: &str, name: &str| -> Result<String, Error> {
+        token_type(&layers.one(None, flag, var)?.unwrap_or("id_token".into()), name)
     };
-    let ca_data = list_var(flags.ca_data, "TOKENXCHANGE_CERTIFICATE_AUTHORITY_DATA");
+    let retries = match layers.one(None, flags.retries, "TOKENXCHANGE_RETRIES")? {
+        Some(text) => text.parse::<u32>().ok().filter(|n| *n <= 10).ok_or_else(|| {
+            Error::Usage(format!(
+                "invalid --retries '{}': expected a whole number from 0 to 10",
+                redact::echo(text.as_bytes(), 50)
+            ))
+        })?,
+        None => DEFAULT_RETRIES,
+    };
+    let request = Request {
+        endpoint,
+        client_id,
+        connector: layers.one(cluster.connector.clone(), flags.connector, "TOKENXCHANGE_DEX_CONNECTOR")?,
+        scopes: split_list(&scopes),
+        audiences,
+        subject_token_type: token_type_of(
+            flags.subject_token_type,
+            "TOKENXCHANGE_SUBJECT_TOKEN_TYPE",
+            "--subject-token-type",
+        )?,
+        requested_token_type: token_type_of(
+            flags.requested_token_type,
+            "TOKENXCHANGE_REQUESTED_TOKEN_TYPE",
+            "--requested-token-type",
+        )?,
+        allow_insecure_http,
+        retries,
+    };
+
+    let token_file =
+        layers.one(None, flags.token_file, "TOKENXCHANGE_TOKEN_FILE")?.unwrap_or(DEFAULT_TOKEN_FILE.into());
+    let ca_files = layers.list(None, flags.ca_files, "TOKENXCHANGE_CERTIFICATE_AUTHORITY")?;
     let client_certificate = pem_source(
-        flags.client_certificate.or_else(|| var("TOKENXCHANGE_CLIENT_CERTIFICATE").map(PathBuf::from)),
-        flag_or_var(flags.client_certificate_data, "TOKENXCHANGE_CLIENT_CERTIFICATE_DATA"),
+        layers.one(None, flags.client_certificate, "TOKENXCHANGE_CLIENT_CERTIFICATE")?,
+        layers.one(None, flags.client_certificate_data, "TOKENXCHANGE_CLIENT_CERTIFICATE_DATA")?,
         "--client-certificate",
     )?;
     let client_key = pem_source(
-        flags.client_key.or_else(|| var("TOKENXCHANGE_CLIENT_KEY").map(PathBuf::from)),
-        flag_or_var(flags.client_key_data, "TOKENXCHANGE_CLIENT_KEY_DATA"),
+        layers.one(None, flags.client_key, "TOKENXCHANGE_CLIENT_KEY")?,
+        layers.one(None, flags.client_key_data, "TOKENXCHANGE_CLIENT_KEY_DATA")?,
         "--client-key",
     )?;
     if client_certificate.is_some() != client_key.is_some() {
         return Err(Error::Usage("--client-certificate and --client-key go together; give both or neither".into()));
     }
     let tls = Tls {
-        ca_files,
-        ca_data,
+        ca_files: ca_files.into_iter().filter(|f| !f.is_empty()).map(PathBuf::from).collect(),
+        ca_data: layers.list(None, flags.ca_data, "TOKENXCHANGE_CERTIFICATE_AUTHORITY_DATA")?,
         client_certificate,
         client_key,
-        insecure_skip_verify: bool_var(flags.insecure_skip_verify, "TOKENXCHANGE_INSECURE_SKIP_TLS_VERIFY")?,
+        insecure_skip_verify: layers.switch(flags.insecure_skip_verify, "TOKENXCHANGE_INSECURE_SKIP_TLS_VERIFY")?,
     };
 
-    let timeout = match flag_or_var(flags.timeout, "TOKENXCHANGE_TIMEOUT") {
-        Some(text) => {
-            parse_duration(&text).map_err(|why| Error::Usage(format!("invalid --timeout '{text}': {why}")))?
-        }
+    let timeout = match layers.one(None, flags.timeout, "TOKENXCHANGE_TIMEOUT")? {
+        Some(text) => parse_duration(&text)
+            .map_err(|why| Error::Usage(format!("invalid --timeout '{}': {why}", redact::echo(text.as_bytes(), 50))))?,
         None => DEFAULT_TIMEOUT,
     };
-    let retries =
-        match flag_or_var(flags.retries, "TOKENXCHANGE_RETRIES") {
-            Some(text) => text.parse::<u32>().ok().filter(|n| *n <= 10).ok_or_else(|| {
-                Error::Usage(format!("invalid --retries '{text}': expected a whole number from 0 to 10"))
-            })?,
-            None => DEFAULT_RETRIES,
-        };
-
     let api_version = match (info.api_version, flags.api_version) {
         (Some(version), _) => version,
         (None, Some(text)) => exec_credential::api_version(&text).ok_or_else(|| {
-            Error::Usage(format!("invalid --api-version '{text}': use {}", exec_credential::API_VERSIONS))
+            Error::Usage(format!(
+                "invalid --api-version '{}': use {}",
+                redact::echo(text.as_bytes(), 100),
+                exec_credential::API_VERSIONS
+            ))
         })?,
         (None, None) => exec_credential::V1,
     };
-
-    let cache_dir =
-        if bool_var(flags.no_cache, "TOKENXCHANGE_NO_CACHE")? { None } else { cache_dir_from(flags.cache_dir, env) };
+    let cache_dir = if layers.switch(flags.no_cache, "TOKENXCHANGE_NO_CACHE")? {
+        None
+    } else {
+        cache_dir_from(flags.cache_dir, layers.env)
+    };
 
     Ok(Config {
-        endpoint,
-        client_id,
+        request,
         client_secret,
-        connector,
-        scopes,
-        audiences,
-        token_file,
-        subject_token_type,
-        requested_token_type,
+        token_file: token_file.into(),
         tls,
-        allow_insecure_http,
         timeout,
-        retries,
         api_version,
         cluster: info.cluster_json,
         cache_dir,
-        force_refresh: bool_var(flags.force_refresh, "TOKENXCHANGE_FORCE_REFRESH")?,
-        verbose,
+        force_refresh: layers.switch(flags.force_refresh, "TOKENXCHANGE_FORCE_REFRESH")?,
+        verbose: layers.switch(flags.verbose, "TOKENXCHANGE_VERBOSE")?,
     })
 }
 
@@ -459,71 +486,6 @@ fn one_of<A, B, const N: usize>(layers: [(Option<A>, Option<B>, &str); N]) -> Re
     Ok(None)
 }
 
-/// Settings that the kubeconfig cluster's `client.authentication.k8s.io/exec` extension
-/// (arriving as `spec.cluster.config`) may set for one target cluster.
-#[derive(Default)]
-struct ClusterSettings {
-    audiences: Option<Vec<String>>,
-    connector: Option<String>,
-    client_id: Option<String>,
-    scopes: Option<Vec<String>>,
-    token_endpoint: Option<String>,
-    issuer: Option<String>,
-}
-
-pub const CLUSTER_KEYS: &str = "audience, connectorID, clientID, scopes, tokenEndpoint, issuer";
-
-fn cluster_settings(config: Option<&miniserde::json::Object>) -> Result<ClusterSettings, Error> {
-    let mut settings = ClusterSettings::default();
-    let Some(config) = config else { return Ok(settings) };
-    for (key, value) in config.iter() {
-        let strings = || -> Result<Vec<String>, Error> {
-            match value {
-                Value::String(s) => Ok(vec![s.clone()]),
-                Value::Array(items) => items
-                    .iter()
-                    .map(|item| match item {
-                        Value::String(s) => Ok(s.clone()),
-                        _ => Err(cluster_value_error(key)),
-                    })
-                    .collect(),
-                _ => Err(cluster_value_error(key)),
-            }
-        };
-        let string = || -> Result<String, Error> {
-            match value {
-                Value::String(s) if !s.is_empty() => Ok(s.clone()),
-                _ => Err(cluster_value_error(key)),
-            }
-        };
-        match key.as_str() {
-            "audience" => settings.audiences = Some(split_list(&strings()?)),
-            "connectorID" => settings.connector = Some(string()?),
-            "clientID" => settings.client_id = Some(string()?),
-            "scopes" => settings.scopes = Some(strings()?),
-            "tokenEndpoint" => settings.token_endpoint = Some(string()?),
-            "issuer" => settings.issuer = Some(string()?),
-            _ => {
-                return Err(Error::Usage(format!(
-                    "unknown key '{key}' in the cluster's exec config (spec.cluster.config); known keys: {CLUSTER_KEYS}"
-                )));
-            }
-        }
-    }
-    Ok(settings)
-}
-
-fn cluster_value_error(key: &str) -> Error {
-    Error::Usage(format!(
-        "invalid value for '{key}' in the cluster's exec config (spec.cluster.config): expected a non-empty string"
-    ))
-}
-
-fn cache_dir(flags: &Flags, env: &dyn Fn(&str) -> Option<OsString>) -> Result<PathBuf, Error> {
-    cache_dir_from(flags.cache_dir.clone(), env)
-        .ok_or_else(|| Error::Usage("no cache directory: set --cache-dir, KUBECACHEDIR or HOME".into()))
-}
-
 /// `--cache-dir`, else `TOKENXCHANGE_CACHE_DIR`, else `$KUBECACHEDIR/tokenxchange`, else
 /// `$HOME/.kube/cache/tokenxchange`. An empty `--cache-dir` or variable turns the cache off.
 fn cache_dir_from(flag: Option<PathBuf>, env: &dyn Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
@@ -541,10 +503,10 @@ fn cache_dir_from(flag: Option<PathBuf>, env: &dyn Fn(&str) -> Option<OsString>)
     if chosen.as_os_str().is_empty() { None } else { Some(chosen) }
 }
 
-fn pem_source(file: Option<PathBuf>, data: Option<String>, flag: &str) -> Result<Option<PemSource>, Error> {
+fn pem_source(file: Option<String>, data: Option<String>, flag: &str) -> Result<Option<PemSource>, Error> {
     match (file, data) {
         (Some(_), Some(_)) => Err(Error::Usage(format!("{flag} and {flag}-data exclude each other; keep one"))),
-        (Some(path), None) => Ok(Some(PemSource::File(path))),
+        (Some(path), None) => Ok(Some(PemSource::File(path.into()))),
         (None, Some(data)) => Ok(Some(PemSource::Data(Secret::new(data)))),
         (None, None) => Ok(None),
     }
@@ -566,7 +528,10 @@ fn token_type(text: &str, flag: &str) -> Result<String, Error> {
     match text {
         "id_token" | "access_token" | "jwt" => Ok(format!("{TOKEN_TYPE_PREFIX}{text}")),
         urn if urn.starts_with("urn:") && urn.len() > 4 && !urn.contains(char::is_whitespace) => Ok(urn.to_string()),
-        _ => Err(Error::Usage(format!("invalid {flag} '{text}': use id_token, access_token, jwt or a full urn: URN"))),
+        _ => Err(Error::Usage(format!(
+            "invalid {flag} '{}': use id_token, access_token, jwt or a full urn: URN",
+            redact::echo(text.as_bytes(), 100)
+        ))),
     }
 }
 
@@ -613,45 +578,24 @@ fn checked_positive(duration: Duration) -> Result<Duration, String> {
     }
 }
 
-fn parse_bool(value: &str, name: &str) -> Result<bool, Error> {
-    match value.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(Error::Usage(format!("invalid {name} '{value}': use 1/true or 0/false"))),
-    }
-}
-
 /// The option's value as text. A value that is not UTF-8 is refused without echoing it:
 /// it may be a secret.
 fn string(parser: &mut lexopt::Parser) -> Result<String, Error> {
     parser.value().map_err(usage)?.into_string().map_err(|_| Error::Usage("an option value is not valid UTF-8".into()))
 }
 
-fn path(parser: &mut lexopt::Parser) -> Result<PathBuf, Error> {
-    Ok(parser.value().map_err(usage)?.into())
-}
-
 fn no_positionals(positionals: &[OsString], command: &str) -> Result<(), Error> {
     match positionals.first() {
         None => Ok(()),
-        Some(extra) => Err(Error::Usage(format!("unexpected argument {extra:?} for {command} (see --help)"))),
+        Some(extra) => Err(Error::Usage(format!(
+            "unexpected argument '{}' for {command} (see --help)",
+            redact::echo(extra.as_encoded_bytes(), 100)
+        ))),
     }
 }
 
 fn usage(err: lexopt::Error) -> Error {
-    Error::Usage(format!("{err} (see --help)"))
-}
-
-/// A `Config` from the standard test endpoint and client plus `extra` flags, for the unit
-/// tests of the modules that take a `Config`.
-#[cfg(test)]
-pub fn config_for_tests(extra: &[&str]) -> Config {
-    let mut args = vec!["--oidc-endpoint=https://dex/token", "--client-id=argocd", "--no-cache"];
-    args.extend(extra);
-    match parse(args.into_iter().map(OsString::from), &|_| None) {
-        Ok(Command::GetToken(config)) => *config,
-        other => panic!("{other:?}"),
-    }
+    Error::Usage(format!("{} (see --help)", redact::echo(err.to_string().as_bytes(), 200)))
 }
 
 #[cfg(test)]
@@ -681,22 +625,26 @@ mod tests {
         }
     }
 
+    fn url(text: &str) -> Url {
+        Url::parse(text, false, "test").unwrap()
+    }
+
     const BASE: [&str; 4] = ["--oidc-endpoint=https://dex.example.com/token", "--client-id", "argocd", "--no-cache"];
 
     #[test]
     fn defaults_follow_the_contract() {
         let config = config_of(&BASE, &[]);
-        assert_eq!(config.endpoint, Endpoint::Token("https://dex.example.com/token".into()));
+        assert_eq!(config.request.endpoint, Endpoint::Token(url("https://dex.example.com/token")));
         assert_eq!(config.client_secret, ClientSecret::Value(Secret::new("")));
-        assert_eq!(config.scopes, ["openid", "profile", "federated:id"]);
+        assert_eq!(config.request.scopes, ["openid", "profile", "federated:id"]);
         assert_eq!(config.token_file, PathBuf::from(DEFAULT_TOKEN_FILE));
-        assert_eq!(config.subject_token_type, "urn:ietf:params:oauth:token-type:id_token");
-        assert_eq!(config.requested_token_type, "urn:ietf:params:oauth:token-type:id_token");
+        assert_eq!(config.request.subject_token_type, "urn:ietf:params:oauth:token-type:id_token");
+        assert_eq!(config.request.requested_token_type, "urn:ietf:params:oauth:token-type:id_token");
         assert_eq!(config.timeout, Duration::from_secs(15));
-        assert_eq!(config.retries, 2);
+        assert_eq!(config.request.retries, 2);
         assert_eq!(config.api_version, "client.authentication.k8s.io/v1");
-        assert_eq!(config.connector, None);
-        assert!(config.audiences.is_empty() && !config.verbose && config.cache_dir.is_none());
+        assert_eq!(config.request.connector, None);
+        assert!(config.request.audiences.is_empty() && !config.verbose && config.cache_dir.is_none());
     }
 
     #[test]
@@ -721,9 +669,9 @@ mod tests {
             ],
             &[],
         );
-        assert_eq!(config.endpoint, Endpoint::Token("https://dex/token".into()));
-        assert_eq!(config.connector.as_deref(), Some("k8s"));
-        assert_eq!(config.scopes, ["openid", "email", "groups"]);
+        assert_eq!(config.request.endpoint, Endpoint::Token(url("https://dex/token")));
+        assert_eq!(config.request.connector.as_deref(), Some("k8s"));
+        assert_eq!(config.request.scopes, ["openid", "email", "groups"]);
         assert_eq!(config.token_file, PathBuf::from("/t"));
         assert_eq!(config.client_secret, ClientSecret::Value(Secret::new("s")));
     }
@@ -741,12 +689,12 @@ mod tests {
             ("TOKENXCHANGE_NO_CACHE", "true"),
         ];
         let from_env = config_of(&[], &env);
-        assert_eq!(from_env.endpoint, Endpoint::Token("https://env/token".into()));
-        assert_eq!(from_env.client_id, "env-client");
-        assert_eq!(from_env.scopes, ["openid", "groups"]);
-        assert_eq!(from_env.connector.as_deref(), Some("env-conn"));
+        assert_eq!(from_env.request.endpoint, Endpoint::Token(url("https://env/token")));
+        assert_eq!(from_env.request.client_id, "env-client");
+        assert_eq!(from_env.request.scopes, ["openid", "groups"]);
+        assert_eq!(from_env.request.connector.as_deref(), Some("env-conn"));
         assert_eq!(from_env.timeout, Duration::from_secs(120));
-        assert_eq!(from_env.audiences, ["a", "b"]);
+        assert_eq!(from_env.request.audiences, ["a", "b"]);
         assert!(from_env.verbose);
 
         let from_flags = config_of(
@@ -764,10 +712,10 @@ mod tests {
             ],
             &env,
         );
-        assert_eq!(from_flags.endpoint, Endpoint::Issuer("https://flag".into()));
-        assert_eq!(from_flags.client_id, "flag-client");
-        assert_eq!(from_flags.scopes, ["openid"]);
-        assert_eq!(from_flags.audiences, ["c"]);
+        assert_eq!(from_flags.request.endpoint, Endpoint::Issuer(url("https://flag")));
+        assert_eq!(from_flags.request.client_id, "flag-client");
+        assert_eq!(from_flags.request.scopes, ["openid"]);
+        assert_eq!(from_flags.request.audiences, ["c"]);
         assert_eq!(from_flags.timeout, Duration::from_secs(3));
     }
 
@@ -812,7 +760,7 @@ mod tests {
     #[test]
     fn loopback_http_is_allowed() {
         let config = config_of(&["--oidc-endpoint", "http://127.0.0.1:5556/dex/token", "--client-id", "a"], &[]);
-        assert_eq!(config.endpoint, Endpoint::Token("http://127.0.0.1:5556/dex/token".into()));
+        assert_eq!(config.request.endpoint, Endpoint::Token(url("http://127.0.0.1:5556/dex/token")));
     }
 
     #[test]
@@ -820,8 +768,8 @@ mod tests {
         let mut args = BASE.to_vec();
         args.extend(["--subject-token-type", "jwt", "--requested-token-type", "urn:example:custom"]);
         let config = config_of(&args, &[]);
-        assert_eq!(config.subject_token_type, "urn:ietf:params:oauth:token-type:jwt");
-        assert_eq!(config.requested_token_type, "urn:example:custom");
+        assert_eq!(config.request.subject_token_type, "urn:ietf:params:oauth:token-type:jwt");
+        assert_eq!(config.request.requested_token_type, "urn:example:custom");
     }
 
     #[test]
@@ -848,12 +796,25 @@ mod tests {
         assert!(matches!(parse_with(&["--help"], &[]), Ok(Command::Help)));
         assert!(matches!(parse_with(&["-V"], &[]), Ok(Command::Version)));
         match parse_with(&["install", "--force", "/opt/bin"], &[]) {
-            Ok(Command::Install { dir, force: true }) => assert_eq!(dir, PathBuf::from("/opt/bin")),
+            Ok(Command::Install { dir, force: true, verbose: false }) => assert_eq!(dir, PathBuf::from("/opt/bin")),
             other => panic!("{other:?}"),
         }
         assert!(usage_error(&["install"], &[]).starts_with("usage: tokenxchange install"));
+        assert_eq!(
+            usage_error(&["install", "--timeout=bogus", "--client-id=x", "/opt/bin"], &[]),
+            "--timeout belongs to get-token, not install (see --help)"
+        );
+        assert_eq!(
+            usage_error(&["clean", "--no-cache"], &[]),
+            "--no-cache belongs to get-token, not clean (see --help)"
+        );
+        assert_eq!(
+            usage_error(&["install", "--cache-dir=/c", "/opt/bin"], &[]),
+            "--cache-dir belongs to get-token and clean, not install (see --help)"
+        );
+        assert!(matches!(parse_with(&["install", "-v", "/opt"], &[]), Ok(Command::Install { verbose: true, .. })));
         match parse_with(&["clean"], &[("HOME", "/home/argocd")]) {
-            Ok(Command::Clean { cache_dir }) => {
+            Ok(Command::Clean { cache_dir, verbose: false }) => {
                 assert_eq!(cache_dir, PathBuf::from("/home/argocd/.kube/cache/tokenxchange"))
             }
             other => panic!("{other:?}"),
@@ -881,11 +842,11 @@ mod tests {
         let info = r#"{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","spec":{"interactive":false,"cluster":{"server":"https://a","config":{"audience":"aud-a","connectorID":"c-a","clientID":"id-a","scopes":["openid","groups"],"issuer":"https://dex-a"}}}}"#;
         let config = config_of(&BASE, &[("KUBERNETES_EXEC_INFO", info)]);
         assert_eq!(config.api_version, "client.authentication.k8s.io/v1beta1");
-        assert_eq!(config.audiences, ["aud-a"]);
-        assert_eq!(config.connector.as_deref(), Some("c-a"));
-        assert_eq!(config.client_id, "id-a");
-        assert_eq!(config.scopes, ["openid", "groups"]);
-        assert_eq!(config.endpoint, Endpoint::Issuer("https://dex-a".into()));
+        assert_eq!(config.request.audiences, ["aud-a"]);
+        assert_eq!(config.request.connector.as_deref(), Some("c-a"));
+        assert_eq!(config.request.client_id, "id-a");
+        assert_eq!(config.request.scopes, ["openid", "groups"]);
+        assert_eq!(config.request.endpoint, Endpoint::Issuer(url("https://dex-a")));
         assert!(config.cluster.as_deref().unwrap().contains("\"server\":\"https://a\""));
 
         // the cluster layer beats flags and variables; tokenEndpoint replaces an --issuer
@@ -893,9 +854,9 @@ mod tests {
         let env =
             [("KUBERNETES_EXEC_INFO", info), ("TOKENXCHANGE_CLIENT_ID", "env-id"), ("TOKENXCHANGE_SCOPES", "email")];
         let config = config_of(&["--issuer=https://flag-issuer", "--client-id=flag-id", "--no-cache"], &env);
-        assert_eq!(config.endpoint, Endpoint::Token("https://dex-b/token".into()));
-        assert_eq!(config.client_id, "id-b");
-        assert_eq!(config.scopes, ["openid", "groups"]);
+        assert_eq!(config.request.endpoint, Endpoint::Token(url("https://dex-b/token")));
+        assert_eq!(config.request.client_id, "id-b");
+        assert_eq!(config.request.scopes, ["openid", "groups"]);
         let both = r#"{"spec":{"cluster":{"config":{"tokenEndpoint":"https://a/token","issuer":"https://a"}}}}"#;
         assert!(usage_error(&BASE, &[("KUBERNETES_EXEC_INFO", both)]).contains("exclude each other"));
 

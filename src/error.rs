@@ -3,7 +3,8 @@
 //! Every failure becomes exactly one line on stderr (`tokenxchange: error: ...`) and one
 //! documented exit code. Nothing here ever holds a subject token, a client secret or an
 //! issued token: variants carry paths, URLs, HTTP statuses and OAuth error fields only,
-//! and text that came from a server is passed through [`summarize`] first.
+//! and text that came from a server or the environment is passed through
+//! `redact::echo` first.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -31,15 +32,56 @@ pub enum Error {
     /// 5xx, 429 or 408: worth trying again later, after `retry_after` when the server said.
     Unavailable { url: String, status: u16, body: String, retry_after: Option<Duration> },
     /// No HTTP answer: DNS, connect, reset, timeout; `proxy` when one was in the way.
-    Network { url: String, proxy: Option<String>, reason: String },
+    Network { url: String, proxy: Option<String>, failure: NetFailure },
     /// The proxy refused the tunnel (credentials, policy): retrying will not help.
     Proxy { url: String, proxy: String, reason: String },
-    /// TLS failed in a way that retrying cannot fix (certificates).
-    Tls { url: String, reason: String },
+    /// TLS failed in a way that retrying cannot fix (certificates, versions, alerts).
+    Tls { url: String, failure: TlsFailure },
     /// A 2xx answer we cannot use.
     BadResponse { url: String, status: u16, reason: String },
     /// Anything else at run time (writing stdout, `install`, `clean`).
     Runtime(String),
+}
+
+/// Why a request got no HTTP answer. Control flow matches on these; the words are in
+/// `Display` only.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NetFailure {
+    Refused,
+    /// The name did not resolve; the resolver's own words.
+    Dns(String),
+    Timeout,
+    /// Reset, broken pipe or end of stream before an answer.
+    Closed,
+    /// Bytes that are not an HTTP/1.1 answer; the parser's words.
+    Malformed(String),
+    /// The run's `--timeout` was used up before this attempt.
+    NoTimeLeft,
+    Other(String),
+}
+
+/// Why the TLS handshake failed, in the terms a user can act on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TlsFailure {
+    /// The chain does not end at a trusted root; `given_ca` when the roots were given
+    /// with `--certificate-authority*` (then the chain may simply be incomplete).
+    UnknownIssuer {
+        given_ca: bool,
+    },
+    Expired,
+    NotValidYet,
+    WrongName,
+    /// A `CA:TRUE` certificate served as the server's own, and not among the roots.
+    CaAsServerCertificate,
+    /// Versions or cipher suites do not meet; what the server said or chose.
+    NoCommonVersion(String),
+    ClientCertificateRequired,
+    ClientCertificateRejected,
+    /// Another certificate problem, in words.
+    Certificate(String),
+    /// Another alert from the server, by its TLS name.
+    Alert(String),
+    Other(String),
 }
 
 impl Error {
@@ -91,11 +133,12 @@ impl fmt::Display for Error {
             Error::Unavailable { url, status, body, .. } => {
                 write!(f, "identity provider unavailable: {url} answered HTTP {status}{}", body_suffix(body))
             }
-            Error::Network { url, proxy: None, reason } => write!(f, "cannot reach {url}: {reason}"),
-            Error::Network { url, proxy: Some(proxy), reason } | Error::Proxy { url, proxy, reason } => {
-                write!(f, "cannot reach {url} through proxy {proxy}: {reason}")
+            Error::Network { url, proxy: None, failure } => write!(f, "cannot reach {url}: {failure}"),
+            Error::Network { url, proxy: Some(proxy), failure } => {
+                write!(f, "cannot reach {url} through proxy {proxy}: {failure}")
             }
-            Error::Tls { url, reason } => write!(f, "TLS with {url} failed: {reason}"),
+            Error::Proxy { url, proxy, reason } => write!(f, "cannot reach {url} through proxy {proxy}: {reason}"),
+            Error::Tls { url, failure } => write!(f, "TLS with {url} failed: {failure}"),
             Error::BadResponse { url, status, reason } => {
                 write!(f, "unusable answer from {url} (HTTP {status}): {reason}")
             }
@@ -104,11 +147,58 @@ impl fmt::Display for Error {
     }
 }
 
+impl fmt::Display for NetFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetFailure::Refused => f.write_str("connection refused"),
+            NetFailure::Dns(detail) if detail.is_empty() => f.write_str("host name not found (DNS)"),
+            NetFailure::Dns(detail) => write!(f, "host name not found (DNS): {detail}"),
+            NetFailure::Timeout => f.write_str("no answer within the timeout (--timeout)"),
+            NetFailure::Closed => f.write_str(
+                "the server closed the connection (if it requires a TLS client certificate, set --client-certificate and --client-key)",
+            ),
+            NetFailure::Malformed(detail) => write!(f, "malformed HTTP answer ({detail})"),
+            NetFailure::NoTimeLeft => f.write_str("no time left within --timeout"),
+            NetFailure::Other(detail) => f.write_str(detail),
+        }
+    }
+}
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsFailure::UnknownIssuer { given_ca: false } => {
+                f.write_str("server certificate not trusted: unknown issuer (give its CA with --certificate-authority)")
+            }
+            TlsFailure::UnknownIssuer { given_ca: true } => f.write_str(
+                "server certificate does not chain to the given --certificate-authority (a different CA, or the server does not send its intermediate certificates)",
+            ),
+            TlsFailure::Expired => f.write_str("server certificate has expired"),
+            TlsFailure::NotValidYet => f.write_str("server certificate is not valid yet (check this machine's clock)"),
+            TlsFailure::WrongName => f.write_str("server certificate does not name this host"),
+            TlsFailure::CaAsServerCertificate => f.write_str(
+                "server certificate is a CA certificate (CA:TRUE) that is not among the trusted roots; give this exact certificate with --certificate-authority",
+            ),
+            TlsFailure::NoCommonVersion(what) => write!(
+                f,
+                "no TLS version or cipher suite in common with the server (this client offers TLS 1.2 and 1.3 with ECDHE and AES-GCM or ChaCha20); {what}"
+            ),
+            TlsFailure::ClientCertificateRequired => {
+                f.write_str("the server requires a client certificate (--client-certificate and --client-key)")
+            }
+            TlsFailure::ClientCertificateRejected => f.write_str("the server rejected the client certificate"),
+            TlsFailure::Certificate(words) => write!(f, "server certificate rejected: {words}"),
+            TlsFailure::Alert(name) => write!(f, "the server ended the handshake with alert {name}"),
+            TlsFailure::Other(words) => f.write_str(words),
+        }
+    }
+}
+
 fn body_suffix(body: &str) -> String {
     if body.is_empty() { String::new() } else { format!(": {body}") }
 }
 
-/// What to check next for the errors Dex is known to return (CONTRACTS.md §1).
+/// What to check next for the errors Dex is known to return (README, "Troubleshooting").
 fn oauth_hint(error: &str, description: Option<&str>) -> Option<&'static str> {
     Some(match (error, description.unwrap_or("")) {
         ("invalid_client", _) => "check --client-id and --client-secret against Dex's staticClients",
@@ -123,26 +213,6 @@ fn oauth_hint(error: &str, description: Option<&str>) -> Option<&'static str> {
         ("request_not_supported", _) => "check --subject-token-type and --requested-token-type",
         _ => return None,
     })
-}
-
-/// Turns text received from a server into a short single line: control characters escaped,
-/// at most `max` characters kept.
-pub fn summarize(bytes: &[u8], max: usize) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.trim();
-    let mut out = String::new();
-    for (count, c) in text.chars().enumerate() {
-        if count == max {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -199,12 +269,5 @@ mod tests {
             "unusable answer from u (HTTP 200): not JSON",
             1,
         );
-    }
-
-    #[test]
-    fn summarize_escapes_control_characters_and_truncates() {
-        assert_eq!(summarize(b"  <html>\r\n<b>bad\tgateway</b>", 100), "<html>\\r\\n<b>bad\\tgateway</b>");
-        assert_eq!(summarize(b"abcdef", 3), "abc…");
-        assert_eq!(summarize(b"\xff\x1b[31m", 10), "\u{fffd}\\u{1b}[31m");
     }
 }

@@ -1,8 +1,9 @@
-//! The RFC 8693 exchange itself: the request fields, the retry loop, and the reading of
-//! the answer into an [`Issued`] credential or an [`Error`] (CONTRACTS.md §1).
+//! The RFC 8693 exchange: the request fields, finding the endpoint (given, remembered or
+//! discovered), the retry loop, and the reading of the answer into a [`Credential`] or an
+//! [`Error`] (README, "Exit codes" and "Troubleshooting").
 //!
 //! Request building, answer interpretation and expiry arithmetic are pure and take `now`
-//! as an argument; only [`exchange`] and [`discover`] touch the network, through `http`.
+//! as an argument; [`fetch`] and the functions it calls touch the network, through `http`.
 
 use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, Instant};
@@ -11,136 +12,225 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use miniserde::json::{self, Number, Object, Value};
 
-use crate::cli::Config;
-use crate::error::{Error, summarize};
+use crate::cache::Cache;
+use crate::error::{Error, NetFailure};
+use crate::exec_credential::{Credential, rfc3339};
 use crate::form;
 use crate::http;
+use crate::proxy;
+use crate::redact;
+use crate::tls;
 use crate::token::Secret;
+use crate::url::Url;
 
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
-/// A credential from the identity provider.
+/// Where the exchange is sent.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Issued {
-    pub token: Secret,
-    /// The `expirationTimestamp` to print, in Unix seconds (margin already taken off);
-    /// `None` when neither `expires_in` nor the JWT's `exp` told us.
-    pub expires_at: Option<i64>,
+pub enum Endpoint {
+    /// The token endpoint itself.
+    Token(Url),
+    /// An issuer whose discovery document names the token endpoint.
+    Issuer(Url),
+}
+
+/// What to ask the identity provider for, and how hard to try.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub endpoint: Endpoint,
+    pub client_id: String,
+    pub connector: Option<String>,
+    /// Normalised: split on commas and spaces, empty entries and duplicates dropped.
+    pub scopes: Vec<String>,
+    pub audiences: Vec<String>,
+    /// Full URNs.
+    pub subject_token_type: String,
+    pub requested_token_type: String,
+    /// Whether a discovered or remembered `http://` endpoint off loopback is acceptable.
+    pub allow_insecure_http: bool,
+    pub retries: u32,
 }
 
 /// The form fields, in the documented order.
-pub fn request_body(config: &Config, subject: &Secret) -> String {
-    let scope = config.scopes.join(" ");
+pub fn request_body(request: &Request, subject: &Secret) -> String {
+    let scope = request.scopes.join(" ");
     let mut pairs = vec![
         ("grant_type", GRANT_TYPE),
         ("subject_token", subject.expose()),
-        ("subject_token_type", config.subject_token_type.as_str()),
-        ("requested_token_type", config.requested_token_type.as_str()),
+        ("subject_token_type", request.subject_token_type.as_str()),
+        ("requested_token_type", request.requested_token_type.as_str()),
     ];
     if !scope.is_empty() {
         pairs.push(("scope", &scope));
     }
-    if let Some(connector) = &config.connector {
+    if let Some(connector) = &request.connector {
         pairs.push(("connector_id", connector));
     }
-    for audience in &config.audiences {
+    for audience in &request.audiences {
         pairs.push(("audience", audience));
     }
     form::encode(&pairs)
 }
 
-/// POSTs the exchange, retrying transient failures, and reads the answer.
-pub fn exchange(
-    agent: &ureq::Agent,
-    url: &str,
-    config: &Config,
+/// One exchange at the identity provider. With an issuer, the token endpoint comes from
+/// the cache when remembered (it gets half the time left, so a dead one leaves time to
+/// look again), else from discovery (then remembered). A remembered endpoint that fails
+/// in any way but an OAuth refusal is discovered again, once; when discovery names the
+/// same URL, the first error stands.
+pub fn fetch(
+    request: &Request,
     client_secret: &Secret,
     subject: &Secret,
+    tls: &tls::Settings,
+    cache: Option<&Cache>,
     deadline: Instant,
-    now: impl Fn() -> i64,
-) -> Result<Issued, Error> {
-    let body = request_body(config, subject);
-    let authorization = form::basic_auth(&config.client_id, client_secret.expose());
-    let secrets = [subject, client_secret];
-    retry(url, deadline, config.retries, |attempt, timeout| {
-        crate::verbose!("POST {url} (attempt {attempt}, timeout {} ms)", timeout.as_millis());
+    now: &dyn Fn() -> i64,
+) -> Result<Credential, Error> {
+    let tls = tls::client(tls)?;
+    let proxies = proxy::Env::from_process()?;
+    let client_for = |url: &Url| http::client(&tls, proxy::for_url(url, &proxies)?.as_deref());
+    let authorization = Secret::new(form::basic_auth(&request.client_id, client_secret.expose()));
+    let body = request_body(request, subject);
+    let exchange_at =
+        |url: &Url, deadline: Instant| exchange(&client_for(url)?, url, request, &authorization, &body, deadline, now);
+    let issuer = match &request.endpoint {
+        Endpoint::Token(url) => return exchange_at(url, deadline),
+        Endpoint::Issuer(issuer) => issuer,
+    };
+    let discover_at = |deadline: Instant| -> Result<Url, Error> {
+        let discovery = issuer.discovery();
+        let found = discover(&client_for(&discovery)?, &discovery, request, deadline)?;
+        if let Some(cache) = cache {
+            cache.write_endpoint(issuer, &found);
+        }
+        Ok(found)
+    };
+    let Some(remembered) = cache.and_then(|cache| cache.read_endpoint(issuer, request.allow_insecure_http)) else {
+        return exchange_at(&discover_at(deadline)?, deadline);
+    };
+    let half = Instant::now() + deadline.saturating_duration_since(Instant::now()) / 2;
+    match exchange_at(&remembered, half) {
+        Err(err) if is_stale(&err) => {
+            verbose!("remembered token endpoint {remembered} failed ({err}); discovering again");
+            let found = discover_at(deadline)?;
+            if found == remembered {
+                verbose!("discovery names the same token endpoint");
+                return Err(err);
+            }
+            exchange_at(&found, deadline)
+        }
+        result => result,
+    }
+}
+
+/// Whether a failure at a remembered endpoint may mean the endpoint moved: anything but
+/// the identity provider's own OAuth answer, or a problem on this side.
+fn is_stale(err: &Error) -> bool {
+    match err {
+        Error::Network { .. }
+        | Error::Tls { .. }
+        | Error::Proxy { .. }
+        | Error::Refused { .. }
+        | Error::Unavailable { .. }
+        | Error::BadResponse { .. } => true,
+        Error::OAuth { .. }
+        | Error::Usage(_)
+        | Error::ConfigFile { .. }
+        | Error::SubjectToken { .. }
+        | Error::Runtime(_) => false,
+    }
+}
+
+/// POSTs the exchange to `url`, retrying transient failures, and reads the answer.
+fn exchange(
+    client: &http::Client,
+    url: &Url,
+    request: &Request,
+    authorization: &Secret,
+    body: &str,
+    deadline: Instant,
+    now: &dyn Fn() -> i64,
+) -> Result<Credential, Error> {
+    retry(url, deadline, request.retries, |attempt, timeout| {
+        verbose!("POST {url} (attempt {attempt}, timeout {} ms)", timeout.as_millis());
         let started = Instant::now();
-        let response = http::post_form(agent, url, &authorization, &body, timeout)?;
-        crate::verbose!("HTTP {} from {url} in {} ms", response.status, started.elapsed().as_millis());
-        interpret(url, &response, &config.requested_token_type, &secrets, now())
+        let response = http::post_form(client, url, authorization, body, timeout)?;
+        verbose!("HTTP {} from {url} in {} ms", response.status, started.elapsed().as_millis());
+        interpret(url, &response, &request.requested_token_type, now())
     })
 }
 
-/// Finds the token endpoint in the issuer's OpenID discovery document.
-pub fn discover(
-    agent: &ureq::Agent,
-    issuer: &str,
-    allow_insecure_http: bool,
-    retries: u32,
-    deadline: Instant,
-) -> Result<String, Error> {
-    let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
-    let response = retry(&url, deadline, retries, |attempt, timeout| {
-        crate::verbose!("GET {url} (attempt {attempt})");
-        let response = http::get(agent, &url, timeout)?;
+/// Finds the token endpoint in the issuer's OpenID discovery document at `url`.
+fn discover(client: &http::Client, url: &Url, request: &Request, deadline: Instant) -> Result<Url, Error> {
+    let response = retry(url, deadline, request.retries, |attempt, timeout| {
+        verbose!("GET {url} (attempt {attempt})");
+        let response = http::get(client, url, timeout)?;
         match response.status {
             200..=299 => Ok(response),
-            status => Err(status_error(&url, status, &response, &[])),
+            status => Err(status_error(url, status, &response)),
         }
     })?;
-    let bad = |reason: &str| Error::BadResponse { url: url.clone(), status: response.status, reason: reason.into() };
+    let bad =
+        |reason: &str| Error::BadResponse { url: url.to_string(), status: response.status, reason: reason.into() };
     let document = object(&response.body).ok_or_else(|| bad("discovery document is not a JSON object"))?;
     let endpoint = match document.get("token_endpoint") {
-        Some(Value::String(endpoint)) if !endpoint.is_empty() => endpoint.clone(),
+        Some(Value::String(endpoint)) if !endpoint.is_empty() => endpoint,
         _ => return Err(bad("discovery document has no token_endpoint")),
     };
-    http::check_url(&endpoint, allow_insecure_http, "token_endpoint from discovery")?;
-    crate::verbose!("discovered token endpoint {endpoint}");
+    let endpoint = Url::parse(endpoint, request.allow_insecure_http, "token_endpoint from discovery")?;
+    verbose!("discovered token endpoint {endpoint}");
     Ok(endpoint)
 }
 
-/// Reads the identity provider's answer. `secrets` are blanked out of any echoed body.
-pub fn interpret(
-    url: &str,
-    response: &http::Response,
-    requested_type: &str,
-    secrets: &[&Secret],
-    now: i64,
-) -> Result<Issued, Error> {
+/// Reads the identity provider's answer. Nothing of a 2xx body is echoed but its length
+/// and, for a wrong `issued_token_type`, that field (redacted and escaped).
+pub fn interpret(url: &Url, response: &http::Response, requested_type: &str, now: i64) -> Result<Credential, Error> {
     let status = response.status;
     if !(200..=299).contains(&status) {
-        return Err(status_error(url, status, response, secrets));
+        return Err(status_error(url, status, response));
     }
-    let bad = |reason: String| Error::BadResponse { url: url.into(), status, reason };
+    let bad = |reason: String| Error::BadResponse { url: url.to_string(), status, reason };
+    let length = response.body.len();
     let Some(answer) = object(&response.body) else {
-        // A success body may hold a credential in another encoding: show only its start.
-        let start = summarize(redact(&String::from_utf8_lossy(&response.body), secrets).as_bytes(), 16);
-        return Err(bad(format!("body is not a JSON object ({} bytes: {start})", response.body.len())));
+        return Err(bad(format!("not JSON ({length} bytes, not shown)")));
     };
     let token = match answer.get("access_token") {
         Some(Value::String(token)) if !token.is_empty() => Secret::new(token.clone()),
-        _ => return Err(bad("no access_token in the answer".into())),
+        _ => return Err(bad(format!("no access_token ({length} bytes, not shown)"))),
     };
+    if !is_bearer_token(token.expose()) {
+        return Err(bad(format!(
+            "access_token is not a valid bearer token (RFC 6750: visible ASCII, no spaces; {} bytes, not shown)",
+            token.expose().len()
+        )));
+    }
     match answer.get("issued_token_type") {
         None | Some(Value::Null) => {}
         Some(Value::String(issued)) if issued == requested_type => {}
         Some(Value::String(issued)) => {
             return Err(bad(format!(
                 "issued_token_type is {}, requested {requested_type}",
-                summarize(issued.as_bytes(), 100)
+                redact::echo(issued.as_bytes(), 100)
             )));
         }
         Some(_) => return Err(bad("issued_token_type is not a string".into())),
     }
     let expires_in = answer.get("expires_in").and_then(integer);
     let expires_at = expiration(now, expires_in, jwt_exp(token.expose()));
-    crate::verbose!(
+    verbose!(
         "issued token {} (expires_in {}, expirationTimestamp {})",
         token.fingerprint(),
         expires_in.map_or("absent".into(), |s| s.to_string()),
-        expires_at.map_or("unknown".into(), crate::exec_credential::rfc3339)
+        expires_at.map_or("unknown".into(), rfc3339)
     );
-    Ok(Issued { token, expires_at })
+    Ok(Credential { token, expires_at })
+}
+
+/// RFC 6750's `b64token`: letters, digits, `-._~+/`, then optional `=` padding.
+fn is_bearer_token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
 }
 
 /// No credential is kept longer than this, whatever the server says (a year).
@@ -168,7 +258,7 @@ pub fn jwt_exp(token: &str) -> Option<i64> {
 /// the deadline. Waits between attempts: `Retry-After` when given, else exponential
 /// backoff with full jitter (base 250 ms, cap 4 s).
 pub fn retry<T>(
-    url: &str,
+    url: &Url,
     deadline: Instant,
     retries: u32,
     mut attempt: impl FnMut(u32, Duration) -> Result<T, Error>,
@@ -178,11 +268,7 @@ pub fn retry<T>(
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Err(Error::Network {
-                url: url.into(),
-                proxy: None,
-                reason: "no time left within --timeout".into(),
-            });
+            return Err(Error::Network { url: url.to_string(), proxy: None, failure: NetFailure::NoTimeLeft });
         }
         let left = attempts - number + 1;
         let timeout = (remaining / left).max(remaining.min(Duration::from_secs(2)));
@@ -198,10 +284,10 @@ pub fn retry<T>(
             }
         };
         if wait >= deadline.saturating_duration_since(Instant::now()) {
-            crate::verbose!("{err}; no time left for another attempt");
+            verbose!("{err}; no time left for another attempt");
             return Err(err);
         }
-        crate::verbose!("{err}; retrying in {} ms", wait.as_millis());
+        verbose!("{err}; retrying in {} ms", wait.as_millis());
         std::thread::sleep(wait);
         number += 1;
     }
@@ -213,52 +299,37 @@ fn jitter(max: Duration) -> Duration {
     max.mul_f64((random >> 11) as f64 / (1u64 << 53) as f64)
 }
 
-/// An error for a non-2xx answer: OAuth errors, refusals and transient statuses.
-fn status_error(url: &str, status: u16, response: &http::Response, secrets: &[&Secret]) -> Error {
+/// An error for a non-2xx answer: OAuth errors, refusals and transient statuses. Every
+/// echoed field is redacted and escaped.
+fn status_error(url: &Url, status: u16, response: &http::Response) -> Error {
     let oauth = object(&response.body).and_then(|body| match body.get("error") {
         Some(Value::String(error)) if !error.is_empty() => {
             let description = match body.get("error_description") {
-                Some(Value::String(d)) if !d.is_empty() => Some(summarize(redact(d, secrets).as_bytes(), 300)),
+                Some(Value::String(d)) if !d.is_empty() => Some(redact::echo(d.as_bytes(), 300)),
                 _ => None,
             };
-            Some((summarize(error.as_bytes(), 100), description))
+            Some((redact::echo(error.as_bytes(), 100), description))
         }
         _ => None,
     });
+    let echo = || redact::echo(&response.body, 120);
     match status {
         408 | 429 | 500..=599 => Error::Unavailable {
-            url: url.into(),
+            url: url.to_string(),
             status,
             body: match oauth {
                 Some((error, Some(description))) => format!("{error}: {description}"),
                 Some((error, None)) => error,
-                None => echo(&response.body, secrets),
+                None => echo(),
             },
             retry_after: response.retry_after,
         },
         400..=499 => match oauth {
             Some((error, description)) => Error::OAuth { status, error, description },
-            None => Error::Refused { url: url.into(), status, body: echo(&response.body, secrets) },
+            None => Error::Refused { url: url.to_string(), status, body: echo() },
         },
-        _ => Error::BadResponse {
-            url: url.into(),
-            status,
-            reason: format!("unexpected HTTP status: {}", echo(&response.body, secrets)),
-        },
+        _ => Error::BadResponse { url: url.to_string(), status, reason: format!("unexpected HTTP status: {}", echo()) },
     }
-}
-
-/// The first bytes of a body, one line, with any secret blanked out.
-fn echo(body: &[u8], secrets: &[&Secret]) -> String {
-    summarize(redact(&String::from_utf8_lossy(body), secrets).as_bytes(), 120)
-}
-
-fn redact(text: &str, secrets: &[&Secret]) -> String {
-    let mut text = text.to_string();
-    for secret in secrets.iter().filter(|s| s.expose().len() >= 4) {
-        text = text.replace(secret.expose(), "[redacted]");
-    }
-    text
 }
 
 fn object(bytes: &[u8]) -> Option<Object> {
@@ -281,13 +352,26 @@ fn integer(value: &Value) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli;
 
     const NOW: i64 = 1_795_860_000;
     const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
 
-    fn config(extra: &[&str]) -> Config {
-        cli::config_for_tests(extra)
+    fn request(connector: Option<&str>, scopes: &[&str], audiences: &[&str]) -> Request {
+        Request {
+            endpoint: Endpoint::Token(dex()),
+            client_id: "argocd".into(),
+            connector: connector.map(String::from),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            audiences: audiences.iter().map(|s| s.to_string()).collect(),
+            subject_token_type: ID_TOKEN.into(),
+            requested_token_type: ID_TOKEN.into(),
+            allow_insecure_http: false,
+            retries: 2,
+        }
+    }
+
+    fn dex() -> Url {
+        Url::parse("https://dex/token", false, "test").unwrap()
     }
 
     fn jwt(payload: &str) -> String {
@@ -299,8 +383,8 @@ mod tests {
     }
 
     fn check_error(response: http::Response, expected: &str, code: u8) {
-        let subject = Secret::new("subject-token-value");
-        let err = interpret("https://dex/token", &response, ID_TOKEN, &[&subject], NOW).unwrap_err();
+        let _subject = Secret::new("subject-token-value");
+        let err = interpret(&dex(), &response, ID_TOKEN, NOW).unwrap_err();
         assert_eq!(err.to_string(), expected);
         assert_eq!(err.exit_code(), code);
     }
@@ -308,7 +392,7 @@ mod tests {
     #[test]
     fn request_carries_the_documented_fields() {
         let body = request_body(
-            &config(&["--dex-connector=kubernetes", "--audience=a b", "--audience=c"]),
+            &request(Some("kubernetes"), &["openid", "profile", "federated:id"], &["a b", "c"]),
             &Secret::new("sa.jwt"),
         );
         assert_eq!(
@@ -318,7 +402,7 @@ mod tests {
              &requested_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aid_token\
              &scope=openid+profile+federated%3Aid&connector_id=kubernetes&audience=a+b&audience=c"
         );
-        let body = request_body(&config(&["--scopes="]), &Secret::new("t"));
+        let body = request_body(&request(None, &[], &[]), &Secret::new("t"));
         assert!(!body.contains("scope=") && !body.contains("connector_id"), "{body}");
     }
 
@@ -355,15 +439,15 @@ mod tests {
         let body = format!(
             r#"{{"access_token":"{token}","issued_token_type":"{ID_TOKEN}","token_type":"bearer","expires_in":86399}}"#
         );
-        let issued = interpret("https://dex/token", &answer(200, &body), ID_TOKEN, &[], NOW).unwrap();
-        assert_eq!(issued, Issued { token: Secret::new(token), expires_at: Some(NOW + 540) });
+        let issued = interpret(&dex(), &answer(200, &body), ID_TOKEN, NOW).unwrap();
+        assert_eq!(issued, Credential { token: Secret::new(token), expires_at: Some(NOW + 540) });
     }
 
     #[test]
     fn unusable_successes_are_errors() {
         check_error(
             answer(200, r#"{"token_type":"bearer"}"#),
-            "unusable answer from https://dex/token (HTTP 200): no access_token in the answer",
+            "unusable answer from https://dex/token (HTTP 200): no access_token (23 bytes, not shown)",
             1,
         );
         check_error(
@@ -373,14 +457,30 @@ mod tests {
         );
         check_error(
             answer(200, "ok"),
-            "unusable answer from https://dex/token (HTTP 200): body is not a JSON object (2 bytes: ok)",
+            "unusable answer from https://dex/token (HTTP 200): not JSON (2 bytes, not shown)",
             1,
         );
         check_error(
             answer(200, "access_token=eyJhbGciOiJSUzI1NiJ9.e30.c2ln&expires_in=3600"),
-            "unusable answer from https://dex/token (HTTP 200): body is not a JSON object (58 bytes: access_token=eyJ…)",
+            "unusable answer from https://dex/token (HTTP 200): not JSON (58 bytes, not shown)",
             1,
         );
+        check_error(
+            answer(200, r#"{"token_type":"bearer","note":"opaque"}"#),
+            "unusable answer from https://dex/token (HTTP 200): no access_token (39 bytes, not shown)",
+            1,
+        );
+        for bad in ["a b", r"abc\r\nX-Injected: 1", r"ab\u0000c", "tök", "=abc"] {
+            check_error(
+                answer(200, &format!(r#"{{"access_token":"{bad}"}}"#)),
+                &format!(
+                    "unusable answer from https://dex/token (HTTP 200): access_token is not a valid bearer token (RFC 6750: visible ASCII, no spaces; {} bytes, not shown)",
+                    json::from_str::<String>(&format!("\"{bad}\"")).unwrap().len()
+                ),
+                1,
+            );
+        }
+        assert!(is_bearer_token("eyJ.a-b_c~d+e/f=="));
     }
 
     #[test]
@@ -428,21 +528,21 @@ mod tests {
             retry_after: Some(Duration::ZERO),
         };
         let mut calls = 0;
-        let result = retry("https://dex/token", deadline, 2, |_, _| {
+        let result = retry(&dex(), deadline, 2, |_, _| {
             calls += 1;
             if calls < 3 { Err(unavailable()) } else { Ok(calls) }
         });
         assert_eq!(result.unwrap(), 3);
 
         let mut calls = 0;
-        let result: Result<(), Error> = retry("https://dex/token", deadline, 5, |_, _| {
+        let result: Result<(), Error> = retry(&dex(), deadline, 5, |_, _| {
             calls += 1;
             Err(Error::OAuth { status: 401, error: "invalid_client".into(), description: None })
         });
         assert_eq!((result.unwrap_err().exit_code(), calls), (4, 1));
 
         let mut calls = 0;
-        let result: Result<(), Error> = retry("https://dex/token", deadline, 1, |_, _| {
+        let result: Result<(), Error> = retry(&dex(), deadline, 1, |_, _| {
             calls += 1;
             Err(unavailable())
         });
@@ -453,7 +553,7 @@ mod tests {
     fn retry_never_sleeps_past_the_deadline() {
         let deadline = Instant::now() + Duration::from_millis(200);
         let mut calls = 0;
-        let result: Result<(), Error> = retry("https://dex/token", deadline, 5, |_, _| {
+        let result: Result<(), Error> = retry(&dex(), deadline, 5, |_, _| {
             calls += 1;
             Err(Error::Unavailable {
                 url: "u".into(),

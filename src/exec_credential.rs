@@ -1,5 +1,6 @@
-//! The client-go side of the contract: reading `KUBERNETES_EXEC_INFO` and rendering the
-//! one ExecCredential document printed on stdout (CONTRACTS.md §3).
+//! The client-go side of the contract: reading `KUBERNETES_EXEC_INFO` (with the
+//! cluster's per-cluster settings) and rendering the one ExecCredential document printed
+//! on stdout (README, "Output" and "Per-cluster settings").
 //!
 //! Pure functions only: the caller passes the environment value, the token and the
 //! expiry; this module never reads the clock or writes anything.
@@ -7,11 +8,20 @@
 use miniserde::json::{self, Object, Value};
 
 use crate::error::Error;
+use crate::redact;
 use crate::token::Secret;
 
 pub const V1: &str = "client.authentication.k8s.io/v1";
 pub const V1BETA1: &str = "client.authentication.k8s.io/v1beta1";
 pub const API_VERSIONS: &str = "client.authentication.k8s.io/v1 or client.authentication.k8s.io/v1beta1";
+
+/// A credential to print: the token, and the `expirationTimestamp` in Unix seconds
+/// (margin already taken off); `None` when nothing told the lifetime.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Credential {
+    pub token: Secret,
+    pub expires_at: Option<i64>,
+}
 
 /// What client-go told the plugin.
 #[derive(Debug, Default)]
@@ -20,9 +30,23 @@ pub struct ExecInfo {
     pub api_version: Option<&'static str>,
     /// `spec.cluster` as canonical JSON (object keys sorted), when client-go sent it.
     pub cluster_json: Option<String>,
-    /// `spec.cluster.config`: the kubeconfig cluster's exec extension.
-    pub cluster_config: Option<Object>,
+    /// `spec.cluster.config`: the kubeconfig cluster's exec extension, read.
+    pub cluster: ClusterSettings,
 }
+
+/// Settings that the kubeconfig cluster's `client.authentication.k8s.io/exec` extension
+/// (arriving as `spec.cluster.config`) may set for one target cluster.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ClusterSettings {
+    pub audiences: Option<Vec<String>>,
+    pub connector: Option<String>,
+    pub client_id: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub token_endpoint: Option<String>,
+    pub issuer: Option<String>,
+}
+
+pub const CLUSTER_KEYS: &str = "audience, connectorID, clientID, scopes, tokenEndpoint, issuer";
 
 /// The supported apiVersion matching `text`, if any.
 pub fn api_version(text: &str) -> Option<&'static str> {
@@ -38,7 +62,8 @@ pub fn parse_info(raw: &str) -> Result<ExecInfo, Error> {
         None | Some(Value::Null) => None,
         Some(Value::String(text)) => Some(api_version(text).ok_or_else(|| {
             Error::Usage(format!(
-                "unsupported ExecCredential apiVersion '{text}' in KUBERNETES_EXEC_INFO: use {API_VERSIONS}"
+                "unsupported ExecCredential apiVersion '{}' in KUBERNETES_EXEC_INFO: use {API_VERSIONS}",
+                redact::echo(text.as_bytes(), 100)
             ))
         })?),
         Some(_) => return Err(invalid("apiVersion is not a string")),
@@ -48,19 +73,65 @@ pub fn parse_info(raw: &str) -> Result<ExecInfo, Error> {
         None | Some(Value::Null) => None,
         Some(_) => return Err(invalid("spec is not an object")),
     };
-    let (cluster_json, cluster_config) = match cluster {
-        None | Some(Value::Null) => (None, None),
+    let (cluster_json, settings) = match cluster {
+        None | Some(Value::Null) => (None, ClusterSettings::default()),
         Some(Value::Object(cluster)) => {
-            let config = match cluster.get("config") {
-                None | Some(Value::Null) => None,
-                Some(Value::Object(config)) => Some(config.clone()),
+            let settings = match cluster.get("config") {
+                None | Some(Value::Null) => ClusterSettings::default(),
+                Some(Value::Object(config)) => cluster_settings(config)?,
                 Some(_) => return Err(invalid("spec.cluster.config is not an object")),
             };
-            (Some(json::to_string(cluster)), config)
+            (Some(json::to_string(cluster)), settings)
         }
         Some(_) => return Err(invalid("spec.cluster is not an object")),
     };
-    Ok(ExecInfo { api_version, cluster_json, cluster_config })
+    Ok(ExecInfo { api_version, cluster_json, cluster: settings })
+}
+
+fn cluster_settings(config: &Object) -> Result<ClusterSettings, Error> {
+    let mut settings = ClusterSettings::default();
+    for (key, value) in config.iter() {
+        let bad = || {
+            Error::Usage(format!(
+                "invalid value for '{}' in the cluster's exec config (spec.cluster.config): expected a non-empty string",
+                redact::echo(key.as_bytes(), 100)
+            ))
+        };
+        let strings = || -> Result<Vec<String>, Error> {
+            match value {
+                Value::String(s) => Ok(vec![s.clone()]),
+                Value::Array(items) => items
+                    .iter()
+                    .map(|item| match item {
+                        Value::String(s) => Ok(s.clone()),
+                        _ => Err(bad()),
+                    })
+                    .collect(),
+                _ => Err(bad()),
+            }
+        };
+        let string = || -> Result<String, Error> {
+            match value {
+                Value::String(s) if !s.is_empty() => Ok(s.clone()),
+                _ => Err(bad()),
+            }
+        };
+        match key.as_str() {
+            "audience" => settings.audiences = Some(strings()?),
+            "connectorID" => settings.connector = Some(string()?),
+            "clientID" => settings.client_id = Some(string()?),
+            "scopes" => settings.scopes = Some(strings()?),
+            "tokenEndpoint" => settings.token_endpoint = Some(string()?),
+            "issuer" => settings.issuer = Some(string()?),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "unknown key '{}' in the cluster's exec config (spec.cluster.config); known keys: {CLUSTER_KEYS}",
+                    redact::echo(key.as_bytes(), 100)
+                )));
+            }
+        }
+    }
+    Ok(settings)
 }
 
 /// The ExecCredential document, without a trailing newline. `expiration` is an RFC 3339
@@ -127,7 +198,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(info.api_version, Some(V1));
-        assert!(info.cluster_json.is_none() && info.cluster_config.is_none());
+        assert!(info.cluster_json.is_none() && info.cluster == ClusterSettings::default());
 
         let info = parse_info(
             r#"{"apiVersion":"client.authentication.k8s.io/v1beta1","spec":{"cluster":{"server":"https://b","certificate-authority-data":"Zm9v","config":{"audience":"x"}},"interactive":false}}"#,
@@ -138,7 +209,7 @@ mod tests {
             info.cluster_json.as_deref(),
             Some(r#"{"certificate-authority-data":"Zm9v","config":{"audience":"x"},"server":"https://b"}"#)
         );
-        assert!(matches!(info.cluster_config.unwrap().get("audience"), Some(Value::String(s)) if s == "x"));
+        assert_eq!(info.cluster.audiences, Some(vec!["x".to_string()]));
     }
 
     #[test]
@@ -156,6 +227,15 @@ mod tests {
         check(
             r#"{"spec":{"cluster":{"config":"x"}}}"#,
             "invalid KUBERNETES_EXEC_INFO: spec.cluster.config is not an object",
+        );
+        // Values echoed from the environment are escaped: one line, no terminal escapes.
+        check(
+            r#"{"apiVersion":"v9\n\u001b[2Jforged line"}"#,
+            "unsupported ExecCredential apiVersion 'v9\\n\\u{1b}[2Jforged line' in KUBERNETES_EXEC_INFO: use client.authentication.k8s.io/v1 or client.authentication.k8s.io/v1beta1",
+        );
+        check(
+            r#"{"spec":{"cluster":{"config":{"evil\u0000\r\nkey":"x"}}}}"#,
+            "unknown key 'evil\\u{0}\\r\\nkey' in the cluster's exec config (spec.cluster.config); known keys: audience, connectorID, clientID, scopes, tokenEndpoint, issuer",
         );
     }
 }

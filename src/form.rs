@@ -30,6 +30,13 @@ pub fn basic_auth(client_id: &str, client_secret: &str) -> String {
     format!("Basic {}", STANDARD.encode(credentials))
 }
 
+/// `text` form-encoded, as one value.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    escape_into(&mut out, text);
+    out
+}
+
 /// Unreserved characters pass, space becomes `+`, every other byte of the UTF-8
 /// encoding becomes `%XX`.
 fn escape_into(out: &mut String, text: &str) {

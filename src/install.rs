@@ -38,7 +38,7 @@ pub fn install(dir: &Path, force: bool) -> Result<String, Error> {
         Ok(_) => {}
         Err(err) if err.kind() == io::ErrorKind::NotFound => {}
         Err(err) if force => {
-            crate::verbose!("replacing unreadable {}: {err}", target.display());
+            verbose!("replacing unreadable {}: {err}", target.display());
         }
         Err(err) => {
             return Err(Error::Runtime(format!("cannot read {}: {err}; use --force to replace it", target.display())));

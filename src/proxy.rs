@@ -7,52 +7,82 @@
 
 use std::net::IpAddr;
 
-/// The proxy variables of the process, captured once.
+use crate::error::Error;
+use crate::redact;
+use crate::url::{Transport, Url};
+
+/// The proxy variables of the process, captured once: (variable name, value).
 #[derive(Debug, Default, Clone)]
 pub struct Env {
-    pub https_proxy: Option<String>,
-    pub http_proxy: Option<String>,
-    pub all_proxy: Option<String>,
+    pub https_proxy: Option<(&'static str, String)>,
+    pub http_proxy: Option<(&'static str, String)>,
+    pub all_proxy: Option<(&'static str, String)>,
     pub no_proxy: Option<String>,
 }
 
 impl Env {
-    pub fn from_process() -> Env {
-        let var =
-            |names: &[&str]| names.iter().find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()));
-        Env {
-            https_proxy: var(&["https_proxy", "HTTPS_PROXY"]),
+    /// Reads the variables; a value that is not UTF-8 is a usage error naming it.
+    pub fn from_process() -> Result<Env, Error> {
+        let var = |names: &[&'static str]| -> Result<Option<(&'static str, String)>, Error> {
+            for name in names {
+                match std::env::var(name) {
+                    Ok(value) if !value.trim().is_empty() => return Ok(Some((name, value))),
+                    Err(std::env::VarError::NotUnicode(_)) => {
+                        return Err(Error::Usage(format!("{name} is not valid UTF-8")));
+                    }
+                    _ => {}
+                }
+            }
+            Ok(None)
+        };
+        Ok(Env {
+            https_proxy: var(&["https_proxy", "HTTPS_PROXY"])?,
             // curl reads only the lowercase form for http://, as uppercase HTTP_PROXY can
             // be set by a CGI client.
-            http_proxy: var(&["http_proxy"]),
-            all_proxy: var(&["all_proxy", "ALL_PROXY"]),
-            no_proxy: var(&["no_proxy", "NO_PROXY"]),
-        }
+            http_proxy: var(&["http_proxy"])?,
+            all_proxy: var(&["all_proxy", "ALL_PROXY"])?,
+            no_proxy: var(&["no_proxy", "NO_PROXY"])?.map(|(_, value)| value),
+        })
     }
 }
 
 /// The proxy URL (`http://[user:pass@]host:port`) for `url`, or `None` for a direct
 /// connection. Plain `http://` to a loopback host is never proxied: it is allowed in clear
-/// only because it stays on this machine.
-pub fn for_url(url: &str, env: &Env) -> Option<String> {
-    let target = crate::http::target(url)?;
-    let host = target.host;
-    let proxy = match target.scheme {
-        "https" => env.https_proxy.as_ref().or(env.all_proxy.as_ref()),
-        _ if crate::http::is_loopback(host) => None,
-        _ => env.http_proxy.as_ref().or(env.all_proxy.as_ref()),
+/// only because it stays on this machine. A proxy value that is not a usable
+/// `http://[user:pass@]host[:port]` is a usage error naming its variable.
+pub fn for_url(url: &Url, env: &Env) -> Result<Option<String>, Error> {
+    let host = url.host();
+    let proxy = match url.transport() {
+        Transport::Https => env.https_proxy.as_ref().or(env.all_proxy.as_ref()),
+        Transport::LoopbackHttp => None,
+        Transport::InsecureHttp => env.http_proxy.as_ref().or(env.all_proxy.as_ref()),
     };
-    let Some(proxy) = proxy else {
-        crate::verbose!("no proxy for {host}: no proxy variable applies");
-        return None;
+    let Some((name, proxy)) = proxy else {
+        verbose!("no proxy for {host}: no proxy variable applies");
+        return Ok(None);
     };
-    if let Some(entry) = env.no_proxy.as_deref().and_then(|list| bypass(list, host, target.port)) {
-        crate::verbose!("no proxy for {host}: NO_PROXY entry '{entry}'");
-        return None;
+    if let Some(entry) = env.no_proxy.as_deref().and_then(|list| bypass(list, host, url.port())) {
+        verbose!("no proxy for {host}: NO_PROXY entry '{}'", redact::echo(entry.as_bytes(), 100));
+        return Ok(None);
     }
-    let proxy = if proxy.contains("://") { proxy.trim().to_string() } else { format!("http://{}", proxy.trim()) };
-    crate::verbose!("using proxy {} for {host}", masked(&proxy));
-    Some(proxy)
+    let proxy = proxy.trim();
+    let proxy = if proxy.contains("://") { proxy.to_string() } else { format!("http://{proxy}") };
+    check(&proxy).map_err(|why| Error::Usage(format!("invalid {name} '{}': {why}", masked(&proxy))))?;
+    verbose!("using proxy {} for {host}", masked(&proxy));
+    Ok(Some(proxy))
+}
+
+/// Whether `proxy` is `http://[user:pass@]host[:port][/]`.
+fn check(proxy: &str) -> Result<(), &'static str> {
+    let Some(rest) = proxy.strip_prefix("http://") else {
+        return Err("only http:// proxies (HTTP CONNECT) are supported");
+    };
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    match crate::url::split_host_port(host_port) {
+        Some((host, _)) if !host.is_empty() && !host.contains(['/', '?', '#']) => Ok(()),
+        _ => Err("expected http://[USER:PASSWORD@]HOST[:PORT] with a port from 1 to 65535"),
+    }
 }
 
 /// The `NO_PROXY` entry that sends `host:port` direct, if any.
@@ -112,16 +142,17 @@ fn in_network(ip: IpAddr, network: IpAddr, bits: u8) -> bool {
     }
 }
 
-/// The proxy URL with its password replaced by `***`.
+/// The proxy URL with its user info replaced by `***` whole (user name included), and
+/// control characters escaped.
 pub fn masked(proxy: &str) -> String {
-    let Some((scheme, rest)) = proxy.split_once("://") else { return proxy.into() };
-    match rest.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{host}")
-        }
+    let shown = match proxy.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => proxy.into(),
+        },
         None => proxy.into(),
-    }
+    };
+    redact::echo(shown.as_bytes(), 200)
 }
 
 #[cfg(test)]
@@ -129,13 +160,22 @@ mod tests {
     use super::*;
 
     fn env(no_proxy: &str) -> Env {
-        Env { https_proxy: Some("proxy.corp:3128".into()), no_proxy: Some(no_proxy.into()), ..Env::default() }
+        Env {
+            https_proxy: Some(("HTTPS_PROXY", "proxy.corp:3128".into())),
+            no_proxy: Some(no_proxy.into()),
+            ..Env::default()
+        }
+    }
+
+    fn for_text(url: &str, env: &Env) -> Option<String> {
+        let url = Url::parse(url, true, "--oidc-endpoint").unwrap();
+        for_url(&url, env).unwrap()
     }
 
     #[test]
     fn no_proxy_forms() {
         let check = |list: &str, url: &str, direct: bool| {
-            assert_eq!(for_url(url, &env(list)).is_none(), direct, "NO_PROXY={list:?} url={url}");
+            assert_eq!(for_text(url, &env(list)).is_none(), direct, "NO_PROXY={list:?} url={url}");
         };
         check("", "https://dex.example.com/token", false);
         check("dex.example.com", "https://dex.example.com/token", true);
@@ -160,22 +200,44 @@ mod tests {
 
     #[test]
     fn variables_and_schemes() {
-        let all = Env { all_proxy: Some("http://all:1".into()), ..Env::default() };
-        assert_eq!(for_url("https://dex/token", &all).as_deref(), Some("http://all:1"));
-        let https =
-            Env { https_proxy: Some("http://h:1".into()), all_proxy: Some("http://all:1".into()), ..Env::default() };
-        assert_eq!(for_url("https://dex/token", &https).as_deref(), Some("http://h:1"));
-        assert_eq!(for_url("http://dex.internal/token", &https).as_deref(), Some("http://all:1"));
-        assert_eq!(for_url("http://127.0.0.1/token", &https), None, "plain http to loopback stays local");
-        assert_eq!(for_url("https://127.0.0.1/token", &https).as_deref(), Some("http://h:1"));
-        assert_eq!(for_url("https://dex/token", &Env::default()), None);
-        assert_eq!(for_url("https://dex/token", &env("")).as_deref(), Some("http://proxy.corp:3128"));
+        let all = Env { all_proxy: Some(("ALL_PROXY", "http://all:1".into())), ..Env::default() };
+        assert_eq!(for_text("https://dex/token", &all).as_deref(), Some("http://all:1"));
+        let https = Env {
+            https_proxy: Some(("HTTPS_PROXY", "http://h:1".into())),
+            all_proxy: Some(("ALL_PROXY", "http://all:1".into())),
+            ..Env::default()
+        };
+        assert_eq!(for_text("https://dex/token", &https).as_deref(), Some("http://h:1"));
+        assert_eq!(for_text("http://dex.internal/token", &https).as_deref(), Some("http://all:1"));
+        assert_eq!(for_text("http://127.0.0.1/token", &https), None, "plain http to loopback stays local");
+        assert_eq!(for_text("https://127.0.0.1/token", &https).as_deref(), Some("http://h:1"));
+        assert_eq!(for_text("https://dex/token", &Env::default()), None);
+        assert_eq!(for_text("https://dex/token", &env("")).as_deref(), Some("http://proxy.corp:3128"));
     }
 
     #[test]
     fn masks_credentials() {
-        assert_eq!(masked("http://user:pa@ss@proxy:3128"), "http://user:***@proxy:3128");
+        assert_eq!(masked("http://user:pa@ss@proxy:3128"), "http://***@proxy:3128");
+        assert_eq!(masked("http://token@proxy:3128"), "http://***@proxy:3128");
         assert_eq!(masked("http://proxy:3128"), "http://proxy:3128");
+    }
+
+    #[test]
+    fn bad_proxy_urls_are_usage_errors_naming_the_variable() {
+        let url = Url::parse("https://dex/token", false, "--oidc-endpoint").unwrap();
+        for (value, why) in [
+            ("proxy:notaport", "expected http://[USER:PASSWORD@]HOST[:PORT]"),
+            ("http://proxy:99999", "expected http://[USER:PASSWORD@]HOST[:PORT]"),
+            ("http://u:p@proxy:0", "expected http://[USER:PASSWORD@]HOST[:PORT]"),
+            ("socks5://proxy:1080", "only http:// proxies"),
+        ] {
+            let env = Env { https_proxy: Some(("https_proxy", value.into())), ..Env::default() };
+            let err = for_url(&url, &env).unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            assert!(err.to_string().starts_with("invalid https_proxy '"), "{err}");
+            assert!(err.to_string().contains(why), "{err}");
+            assert!(!err.to_string().contains(":p@"), "{err}");
+        }
     }
 
     #[test]

@@ -8,22 +8,53 @@
 
 use std::fmt;
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme, StreamOwned};
+use rustls::{
+    AlertDescription, CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore,
+    SignatureScheme, StreamOwned,
+};
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport, TransportAdapter,
 };
 
-use crate::cli::{PemSource, Tls};
-use crate::error::Error;
-use crate::token::read_bounded;
+use crate::error::{Error, TlsFailure};
+use crate::token::{Secret, read_bounded};
+
+/// Trust and identity for the TLS connection to the identity provider.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    /// When any CA is given, only these roots are trusted (as kubectl does).
+    pub ca_files: Vec<PathBuf>,
+    /// Base64 of PEM, as in a kubeconfig.
+    pub ca_data: Vec<String>,
+    pub client_certificate: Option<PemSource>,
+    pub client_key: Option<PemSource>,
+    pub insecure_skip_verify: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PemSource {
+    File(PathBuf),
+    /// Base64 of PEM (a key is a secret, so both forms are held as one).
+    Data(Secret),
+}
+
+/// The rustls configuration for one run, and whether its roots were given explicitly
+/// (which changes what an untrusted chain means).
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub config: Arc<ClientConfig>,
+    pub given_ca: bool,
+}
 
 /// CA bundles and client certificates larger than this are refused (a distribution bundle
 /// is about 200 KiB).
@@ -39,19 +70,25 @@ const SYSTEM_BUNDLES: &[&str] = &[
     "/etc/ssl/cert.pem",
 ];
 
-/// The rustls configuration for one run.
-pub fn client_config(tls: &Tls) -> Result<Arc<ClientConfig>, Error> {
+/// The rustls configuration for one run: TLS 1.3 and 1.2 with the ring provider's
+/// suites (ECDHE with AES-GCM or ChaCha20 only).
+pub fn client(settings: &Settings) -> Result<Client, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|err| Error::Runtime(format!("TLS setup failed: {err}")))?;
-    let builder = if tls.insecure_skip_verify {
+    let given_ca = !settings.ca_files.is_empty() || !settings.ca_data.is_empty();
+    let builder = if settings.insecure_skip_verify {
         builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
     } else {
-        builder.with_root_certificates(roots(tls)?)
+        let (roots, pinned) = roots(settings)?;
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .map_err(|err| Error::Runtime(format!("TLS setup failed: {err}")))?;
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(Verifier { webpki, pinned, provider }))
     };
-    let config = match client_identity(tls)? {
-        Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|err| match &tls.client_key {
+    let config = match client_identity(settings)? {
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|err| match &settings.client_key {
             Some(PemSource::File(path)) => {
                 config_file("client key", path, &format!("does not fit the client certificate: {err}"))
             }
@@ -59,33 +96,101 @@ pub fn client_config(tls: &Tls) -> Result<Arc<ClientConfig>, Error> {
         })?,
         None => builder.with_no_client_auth(),
     };
-    Ok(Arc::new(config))
+    Ok(Client { config: Arc::new(config), given_ca })
+}
+
+/// What a TLS failure means for the user, without a Rust debug string.
+pub fn describe(err: &rustls::Error, given_ca: bool) -> TlsFailure {
+    use rustls::Error as E;
+    match err {
+        E::InvalidCertificate(CertificateError::UnknownIssuer) => TlsFailure::UnknownIssuer { given_ca },
+        E::InvalidCertificate(CertificateError::Expired | CertificateError::ExpiredContext { .. }) => {
+            TlsFailure::Expired
+        }
+        E::InvalidCertificate(CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. }) => {
+            TlsFailure::NotValidYet
+        }
+        E::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }) => {
+            TlsFailure::WrongName
+        }
+        E::InvalidCertificate(CertificateError::Other(other)) => match other.0.downcast_ref::<webpki::Error>() {
+            Some(webpki::Error::CaUsedAsEndEntity) => TlsFailure::CaAsServerCertificate,
+            Some(inner) => TlsFailure::Certificate(words(&format!("{inner:?}"), ' ')),
+            None => TlsFailure::Certificate(other.to_string()),
+        },
+        E::InvalidCertificate(other) => TlsFailure::Certificate(words(&format!("{other:?}"), ' ')),
+        E::AlertReceived(AlertDescription::CertificateRequired) => TlsFailure::ClientCertificateRequired,
+        E::AlertReceived(AlertDescription::BadCertificate | AlertDescription::UnknownCA) => {
+            TlsFailure::ClientCertificateRejected
+        }
+        E::AlertReceived(
+            alert @ (AlertDescription::ProtocolVersion
+            | AlertDescription::HandshakeFailure
+            | AlertDescription::InsufficientSecurity),
+        ) => TlsFailure::NoCommonVersion(format!("the server sent alert {}", words(&format!("{alert:?}"), '_'))),
+        E::AlertReceived(alert) => TlsFailure::Alert(words(&format!("{alert:?}"), '_')),
+        E::PeerIncompatible(why) => TlsFailure::NoCommonVersion(incompatible(why)),
+        other => TlsFailure::Other(other.to_string()),
+    }
+}
+
+/// What the server offered that this client cannot take.
+fn incompatible(why: &rustls::PeerIncompatible) -> String {
+    use rustls::PeerIncompatible as P;
+    match why {
+        P::ServerDoesNotSupportTls12Or13 | P::ServerTlsVersionIsDisabledByOurConfig => {
+            "the server chose a TLS version older than 1.2".into()
+        }
+        P::NoCipherSuitesInCommon => "the server offered no cipher suite this client has".into(),
+        P::NoKxGroupsInCommon => {
+            "the server offered no key exchange group this client has (X25519, P-256, P-384)".into()
+        }
+        P::NoSignatureSchemesInCommon => "the server offered no signature scheme this client has".into(),
+        other => words(&format!("{other:?}"), ' '),
+    }
+}
+
+/// `CaUsedAsEndEntity` → `ca used as end entity` (or `_`-joined for TLS alert names):
+/// the name of an error kind in plain words; any fields are left out.
+fn words(debug: &str, separator: char) -> String {
+    let name = debug.split(['(', ' ', '{']).next().unwrap_or(debug);
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push(separator);
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 /// Only the given CAs when any is given (kubectl semantics); else the system store plus
-/// the bundled Mozilla roots.
-fn roots(tls: &Tls) -> Result<RootCertStore, Error> {
+/// the bundled Mozilla roots. Also returns the certificates read from PEM (given, or the
+/// system's files), which are accepted as the server's own certificate when it presents
+/// one of them byte for byte.
+fn roots(settings: &Settings) -> Result<(RootCertStore, Vec<CertificateDer<'static>>), Error> {
     let mut store = RootCertStore::empty();
-    if tls.ca_files.is_empty() && tls.ca_data.is_empty() {
+    let mut given = Vec::new();
+    if settings.ca_files.is_empty() && settings.ca_data.is_empty() {
         for pem in system_bundles() {
-            store.add_parsable_certificates(CertificateDer::pem_slice_iter(&pem).flatten());
+            add_pem(&mut store, &mut given, &pem);
         }
         store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        return Ok(store);
+        return Ok((store, given));
     }
-    for path in &tls.ca_files {
+    for path in &settings.ca_files {
         let pem = read_config_file("certificate authority", path)?;
-        if add_pem(&mut store, &pem) == 0 {
+        if add_pem(&mut store, &mut given, &pem) == 0 {
             return Err(config_file("certificate authority", path, "no usable PEM certificate found"));
         }
     }
-    for data in &tls.ca_data {
+    for data in &settings.ca_data {
         let pem = decode_data(data, "--certificate-authority-data")?;
-        if add_pem(&mut store, &pem) == 0 {
+        if add_pem(&mut store, &mut given, &pem) == 0 {
             return Err(Error::Usage("invalid --certificate-authority-data: no usable PEM certificate found".into()));
         }
     }
-    Ok(store)
+    Ok((store, given))
 }
 
 /// `SSL_CERT_FILE`, else the files of `SSL_CERT_DIR`, else the first distribution bundle.
@@ -103,14 +208,18 @@ fn system_bundles() -> Vec<Vec<u8>> {
     SYSTEM_BUNDLES.iter().find_map(|path| read_bounded(Path::new(path), MAX_PEM_FILE).ok()).into_iter().collect()
 }
 
-fn add_pem(store: &mut RootCertStore, pem: &[u8]) -> usize {
-    store.add_parsable_certificates(CertificateDer::pem_slice_iter(pem).flatten()).0
+/// Adds the certificates of `pem` as roots; returns how many were usable.
+fn add_pem(store: &mut RootCertStore, given: &mut Vec<CertificateDer<'static>>, pem: &[u8]) -> usize {
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem).flatten().collect();
+    let (added, _) = store.add_parsable_certificates(certs.iter().cloned());
+    given.extend(certs);
+    added
 }
 
 type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
-fn client_identity(tls: &Tls) -> Result<Option<Identity>, Error> {
-    let (Some(cert_source), Some(key_source)) = (&tls.client_certificate, &tls.client_key) else {
+fn client_identity(settings: &Settings) -> Result<Option<Identity>, Error> {
+    let (Some(cert_source), Some(key_source)) = (&settings.client_certificate, &settings.client_key) else {
         return Ok(None);
     };
     let bad = |what: &'static str, source: &PemSource, why: &str| match source {
@@ -146,6 +255,131 @@ fn read_config_file(what: &'static str, path: &Path) -> Result<Vec<u8>, Error> {
 
 fn config_file(what: &'static str, path: &Path, reason: &str) -> Error {
     Error::ConfigFile { what, path: path.into(), reason: reason.into() }
+}
+
+/// webpki's verification, except for a server certificate that is byte for byte one of
+/// the given roots: that one is accepted after checking the host name and the validity
+/// period, as Go's crypto/x509 and curl do. It is how a self-signed certificate (often
+/// `CA:TRUE`, the `openssl req -x509` default) is trusted by giving it as the CA.
+#[derive(Debug)]
+struct Verifier {
+    webpki: Arc<WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for Verifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if !self.pinned.iter().any(|given| given.as_ref() == end_entity.as_ref()) {
+            return self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now);
+        }
+        let invalid = |err: CertificateError| rustls::Error::InvalidCertificate(err);
+        let cert = webpki::EndEntityCert::try_from(end_entity).map_err(|_| invalid(CertificateError::BadEncoding))?;
+        cert.verify_is_valid_for_subject_name(server_name).map_err(|_| invalid(CertificateError::NotValidForName))?;
+        let (not_before, not_after) = validity(end_entity).ok_or(invalid(CertificateError::BadEncoding))?;
+        let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        if now < not_before {
+            return Err(invalid(CertificateError::NotValidYet));
+        }
+        if now > not_after {
+            return Err(invalid(CertificateError::Expired));
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `notBefore` and `notAfter` of a DER certificate, in Unix seconds.
+fn validity(der: &[u8]) -> Option<(i64, i64)> {
+    let (certificate, _) = der_element(der, 0x30)?;
+    let (tbs, _) = der_element(certificate, 0x30)?;
+    let mut rest = tbs;
+    if rest.first() == Some(&0xa0) {
+        rest = der_element(rest, 0xa0)?.1; // version
+    }
+    rest = der_element(rest, 0x02)?.1; // serialNumber
+    rest = der_element(rest, 0x30)?.1; // signature
+    rest = der_element(rest, 0x30)?.1; // issuer
+    let (validity, _) = der_element(rest, 0x30)?;
+    let (not_before, after) = der_time(validity)?;
+    let (not_after, _) = der_time(after)?;
+    Some((not_before, not_after))
+}
+
+/// The content of the DER element with `tag` at the start of `input`, and what follows it.
+fn der_element(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    let (&first, rest) = input.split_first()?;
+    if first != tag {
+        return None;
+    }
+    let (&length, rest) = rest.split_first()?;
+    let (length, rest) = match length {
+        0..=0x7f => (usize::from(length), rest),
+        0x81..=0x84 => {
+            let count = usize::from(length & 0x7f);
+            let bytes = rest.get(..count)?;
+            (bytes.iter().fold(0usize, |n, &b| (n << 8) | usize::from(b)), &rest[count..])
+        }
+        _ => return None,
+    };
+    Some((rest.get(..length)?, rest.get(length..)?))
+}
+
+/// A UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`) at the start of
+/// `input`, in Unix seconds, and what follows it.
+fn der_time(input: &[u8]) -> Option<(i64, &[u8])> {
+    let (tag, content, rest) = match input.first()? {
+        0x17 => (0x17, der_element(input, 0x17)?.0, der_element(input, 0x17)?.1),
+        0x18 => (0x18, der_element(input, 0x18)?.0, der_element(input, 0x18)?.1),
+        _ => return None,
+    };
+    let text = std::str::from_utf8(content).ok()?.strip_suffix('Z')?;
+    let (year, text) = if tag == 0x17 {
+        let yy: i64 = text.get(..2)?.parse().ok()?;
+        (if yy < 50 { 2000 + yy } else { 1900 + yy }, &text[2..])
+    } else {
+        (text.get(..4)?.parse().ok()?, &text[4..])
+    };
+    if text.len() != 10 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let field = |i: usize| text[i..i + 2].parse::<i64>().ok();
+    let (month, day, hour, minute, second) = (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let (y, m) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + (153 * m + 2) / 5 + day - 1;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hour * 3_600 + minute * 60 + second, rest))
 }
 
 /// Wraps the chained transport in TLS when the URL is `https://`.
@@ -255,19 +489,18 @@ impl ServerCertVerifier for NoVerification {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::token::Secret;
 
-    fn error_of(tls: Tls) -> Error {
-        client_config(&tls).unwrap_err()
+    fn error_of(settings: Settings) -> Error {
+        client(&settings).unwrap_err()
     }
 
     #[test]
     fn certificate_authority_input_is_checked() {
-        let err = error_of(Tls { ca_data: vec!["not base64!".into()], ..Tls::default() });
+        let err = error_of(Settings { ca_data: vec!["not base64!".into()], ..Settings::default() });
         assert_eq!(err.to_string(), "invalid --certificate-authority-data: not base64");
-        let err = error_of(Tls { ca_data: vec![STANDARD.encode("hello")], ..Tls::default() });
+        let err = error_of(Settings { ca_data: vec![STANDARD.encode("hello")], ..Settings::default() });
         assert_eq!(err.to_string(), "invalid --certificate-authority-data: no usable PEM certificate found");
-        let err = error_of(Tls { ca_files: vec!["/nonexistent/ca.pem".into()], ..Tls::default() });
+        let err = error_of(Settings { ca_files: vec!["/nonexistent/ca.pem".into()], ..Settings::default() });
         assert_eq!(err.exit_code(), 2);
         assert_eq!(
             err.to_string(),
@@ -277,11 +510,11 @@ mod tests {
 
     #[test]
     fn client_identity_input_is_checked() {
-        let err = error_of(Tls {
+        let err = error_of(Settings {
             client_certificate: Some(PemSource::Data(Secret::new(STANDARD.encode("no pem here")))),
             client_key: Some(PemSource::Data(Secret::new(STANDARD.encode("nor here")))),
             insecure_skip_verify: true,
-            ..Tls::default()
+            ..Settings::default()
         });
         assert_eq!(err.to_string(), "invalid --client-certificate-data: no PEM certificate found");
         assert_eq!(err.exit_code(), 2);
@@ -289,7 +522,65 @@ mod tests {
 
     #[test]
     fn default_roots_include_the_bundled_ones() {
-        let store = roots(&Tls::default()).unwrap();
+        let (store, _) = roots(&Settings::default()).unwrap();
         assert!(store.len() >= webpki_roots::TLS_SERVER_ROOTS.len());
+    }
+
+    #[test]
+    fn failures_are_worded() {
+        use rustls::Error as E;
+        let check = |err: E, given_ca: bool, expected: &str| assert_eq!(describe(&err, given_ca).to_string(), expected);
+        check(
+            E::InvalidCertificate(CertificateError::UnknownIssuer),
+            false,
+            "server certificate not trusted: unknown issuer (give its CA with --certificate-authority)",
+        );
+        check(
+            E::InvalidCertificate(CertificateError::UnknownIssuer),
+            true,
+            "server certificate does not chain to the given --certificate-authority (a different CA, or the server does not send its intermediate certificates)",
+        );
+        let other =
+            |err: webpki::Error| E::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(err))));
+        check(
+            other(webpki::Error::CaUsedAsEndEntity),
+            true,
+            "server certificate is a CA certificate (CA:TRUE) that is not among the trusted roots; give this exact certificate with --certificate-authority",
+        );
+        check(
+            other(webpki::Error::PathLenConstraintViolated),
+            false,
+            "server certificate rejected: path len constraint violated",
+        );
+        check(
+            E::InvalidCertificate(CertificateError::BadSignature),
+            false,
+            "server certificate rejected: bad signature",
+        );
+        check(
+            E::AlertReceived(AlertDescription::ProtocolVersion),
+            false,
+            "no TLS version or cipher suite in common with the server (this client offers TLS 1.2 and 1.3 with ECDHE and AES-GCM or ChaCha20); the server sent alert protocol_version",
+        );
+        check(
+            E::PeerIncompatible(rustls::PeerIncompatible::ServerDoesNotSupportTls12Or13),
+            false,
+            "no TLS version or cipher suite in common with the server (this client offers TLS 1.2 and 1.3 with ECDHE and AES-GCM or ChaCha20); the server chose a TLS version older than 1.2",
+        );
+        check(
+            E::AlertReceived(AlertDescription::DecryptError),
+            false,
+            "the server ended the handshake with alert decrypt_error",
+        );
+    }
+
+    #[test]
+    fn validity_of_a_certificate() {
+        assert_eq!(der_time(b"\x17\x0d491231235959Z"), Some((2_524_607_999, &b""[..])));
+        assert_eq!(der_time(b"\x17\x0d700101000000Z"), Some((0, &b""[..])));
+        assert_eq!(der_time(b"\x18\x0f20261129080000Zx"), Some((1_795_939_200, &b"x"[..])));
+        assert_eq!(der_time(b"\x18\x0f2026112908000Z0"), None);
+        assert_eq!(der_element(&[0x30, 0x81, 0x02, 1, 2, 3], 0x30), Some((&[1u8, 2][..], &[3u8][..])));
+        assert_eq!(der_element(&[0x30, 0x05, 1], 0x30), None);
     }
 }

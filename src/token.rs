@@ -5,17 +5,24 @@
 //! in a message by accident. Files are read on every run (the kubelet rotates the token).
 
 use std::fmt;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::error::Error;
+use crate::redact;
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl Secret {
+    /// Holds `value`, and registers it with `redact`, so that it is blanked out of every
+    /// message from now on.
     pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
+        let value = value.into();
+        redact::register(&value);
+        Secret(value)
     }
 
     /// The secret itself, for the request body, the Authorization header or stdout.
@@ -32,6 +39,23 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Secret({})", self.fingerprint())
+    }
+}
+
+/// Where the client secret comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientSecret {
+    Value(Secret),
+    File(std::path::PathBuf),
+}
+
+impl ClientSecret {
+    /// The secret, read from its file when it has one.
+    pub fn read(&self) -> Result<Secret, Error> {
+        match self {
+            ClientSecret::Value(secret) => Ok(secret.clone()),
+            ClientSecret::File(path) => read_client_secret(path),
+        }
     }
 }
 
@@ -53,17 +77,29 @@ pub fn read_client_secret(path: &Path) -> Result<Secret, Error> {
 /// Token and secret files larger than this are not what they claim to be.
 pub const MAX_SECRET_FILE: u64 = 64 * 1024;
 
-/// Reads a regular file of at most `max` bytes. Devices, FIFOs and directories are refused
-/// before opening: reading them could block past `--timeout` or never end.
+/// Reads a regular file of at most `max` bytes. The file is opened once, without
+/// blocking (a FIFO opens at once), and checked on that descriptor: devices, FIFOs and
+/// directories are refused before anything is read, so swapping the path for one of them
+/// can neither block a run past `--timeout` nor make it read forever.
 pub fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
-    let meta = std::fs::metadata(path)?;
+    let file = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path)?;
+    read_opened(file, max)
+}
+
+/// [`read_bounded`] for a file already opened without blocking.
+pub fn read_opened(mut file: File, max: u64) -> io::Result<Vec<u8>> {
+    let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
     }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?.take(max + 1).read_to_end(&mut bytes)?;
+    let too_large = || io::Error::new(io::ErrorKind::InvalidInput, format!("larger than {} KiB", max / 1024));
+    if meta.len() > max {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    (&mut file).take(max + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("larger than {} KiB", max / 1024)));
+        return Err(too_large());
     }
     Ok(bytes)
 }

@@ -46,7 +46,7 @@ impl ApiServer {
         let listener = http::bind();
         let addr = listener.local_addr().expect("listener address");
         let ca = Ca::new("testkit apiserver CA");
-        let tls = pki::server_config(&ca.server_identity(), None);
+        let tls = pki::server_config(&ca.server_identity(), None, false);
         let seen = Arc::new(Mutex::new(Seen::default()));
         let handler_seen = Arc::clone(&seen);
         let address = addr.to_string();

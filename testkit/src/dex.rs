@@ -36,6 +36,13 @@ pub struct DexConfig {
     /// The response's `expires_in`; `None` leaves it out.
     pub expires_in: Option<i64>,
     pub client_auth: ClientAuth,
+    /// Speak TLS 1.2 only, as some ingress controllers and inspecting proxies do.
+    pub tls12_only: bool,
+    /// Serve a self-signed `CA:TRUE` certificate for these names instead of one issued by
+    /// a test CA; [`Dex::ca_pem`] is then that certificate.
+    pub self_signed: Option<Vec<String>>,
+    /// The `token_endpoint` the discovery document names, instead of `<issuer>/token`.
+    pub discovered_token_endpoint: Option<String>,
 }
 
 /// A registered OAuth2 client.
@@ -66,6 +73,9 @@ impl Default for DexConfig {
             id_token_ttl: 86400,
             expires_in: Some(86399),
             client_auth: ClientAuth::None,
+            tls12_only: false,
+            self_signed: None,
+            discovered_token_endpoint: None,
         }
     }
 }
@@ -191,6 +201,7 @@ impl Recorded {
 pub struct Dex {
     state: Arc<State>,
     ca: Ca,
+    ca_pem: String,
     server: Server,
 }
 
@@ -214,7 +225,12 @@ impl Dex {
             ClientAuth::None => None,
             ClientAuth::Required(pem) => Some(pem.as_str()),
         };
-        let tls = pki::server_config(&ca.server_identity(), client_ca);
+        let identity = match &config.self_signed {
+            Some(names) => pki::self_signed_ca_server(&names.iter().map(String::as_str).collect::<Vec<_>>()),
+            None => ca.server_identity(),
+        };
+        let ca_pem = if config.self_signed.is_some() { identity.cert_pem.clone() } else { ca.cert_pem() };
+        let tls = pki::server_config(&identity, client_ca, config.tls12_only);
         let state = Arc::new(State {
             config,
             issuer: format!("https://{addr}/dex"),
@@ -227,7 +243,7 @@ impl Dex {
         let handler_state = Arc::clone(&state);
         let handler = move |request: &Request, w: &mut dyn Write| handle(&handler_state, request, w);
         let server = Server::start(listener, move |tcp| http::serve_tls(tcp, Arc::clone(&tls), &handler));
-        Dex { state, ca, server }
+        Dex { state, ca, ca_pem, server }
     }
 
     /// `https://127.0.0.1:PORT/dex`
@@ -244,9 +260,10 @@ impl Dex {
         self.server.addr()
     }
 
-    /// The CA that signed the server certificate, PEM.
+    /// The CA that signed the server certificate, PEM (the certificate itself when it is
+    /// self-signed).
     pub fn ca_pem(&self) -> String {
-        self.ca.cert_pem()
+        self.ca_pem.clone()
     }
 
     /// The CA that signed the server certificate, to issue more certificates from.
@@ -289,9 +306,7 @@ fn handle(state: &State, request: &Request, w: &mut dyn Write) -> io::Result<Aft
             }
             token(state, request, jwt::now())
         }
-        "/dex/.well-known/openid-configuration" => {
-            Response::json(200, discovery(&state.issuer, state.config.grant_enabled))
-        }
+        "/dex/.well-known/openid-configuration" => Response::json(200, discovery(&state.issuer, &state.config)),
         "/dex/keys" => Response::json(200, state.dex_key.jwks_json()),
         _ => Response::new(404, "text/plain; charset=utf-8", "404 page not found\n"),
     };
@@ -423,7 +438,9 @@ fn opaque_subject(user_id: &str, connector: &str) -> String {
     URL_SAFE_NO_PAD.encode(message)
 }
 
-fn discovery(issuer: &str, grant_enabled: bool) -> String {
+fn discovery(issuer: &str, config: &DexConfig) -> String {
+    let grant_enabled = config.grant_enabled;
+    let token_endpoint = config.discovered_token_endpoint.clone().unwrap_or_else(|| format!("{issuer}/token"));
     let mut grants = vec!["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"];
     if grant_enabled {
         grants.push(TOKEN_EXCHANGE);
@@ -436,7 +453,7 @@ fn discovery(issuer: &str, grant_enabled: bool) -> String {
     let document = object([
         ("issuer", string(issuer)),
         ("authorization_endpoint", string(&format!("{issuer}/auth"))),
-        ("token_endpoint", string(&format!("{issuer}/token"))),
+        ("token_endpoint", string(&token_endpoint)),
         ("jwks_uri", string(&format!("{issuer}/keys"))),
         ("userinfo_endpoint", string(&format!("{issuer}/userinfo"))),
         ("device_authorization_endpoint", string(&format!("{issuer}/device/code"))),

@@ -140,6 +140,31 @@ impl Drop for Server {
     }
 }
 
+/// A TLS server of another age: it reads the ClientHello and answers with one fatal TLS
+/// alert (`description`, e.g. 70 protocol_version, 40 handshake_failure), as a server
+/// that speaks none of the client's versions or suites does. Stops when dropped.
+pub struct AlertServer {
+    server: Server,
+}
+
+impl AlertServer {
+    pub fn start(description: u8) -> AlertServer {
+        let server = Server::start(bind(), move |mut tcp: TcpStream| {
+            let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut hello = [0u8; 5];
+            if tcp.read_exact(&mut hello).is_ok() {
+                let _ = tcp.write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, description]);
+                let _ = tcp.flush();
+            }
+        });
+        AlertServer { server }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+}
+
 /// A listener on 127.0.0.1 with a port chosen by the kernel.
 pub(crate) fn bind() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0")

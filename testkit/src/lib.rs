@@ -14,6 +14,7 @@ mod proxy;
 
 pub use apiserver::{ApiServer, ApiServerConfig};
 pub use dex::{Client, ClientAuth, Dex, DexConfig, Fault, Recorded};
+pub use http::AlertServer;
 pub use jwt::{SOURCE_ISSUER, SigningKey, decode_payload, mint_sa_token, mint_sa_token_at};
 pub use pki::{Ca, Identity};
 pub use proxy::Proxy;

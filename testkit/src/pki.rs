@@ -71,18 +71,40 @@ impl Ca {
     }
 }
 
+/// A self-signed server certificate that is also a CA (`CA:TRUE`), as `openssl req -x509`
+/// makes by default, for `names` (IP addresses or DNS names). Clients trust it by being
+/// given the certificate itself.
+pub fn self_signed_ca_server(names: &[&str]) -> Identity {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = common_name(names.first().copied().unwrap_or("self-signed"));
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.subject_alt_names = names
+        .iter()
+        .map(|name| match name.parse::<IpAddr>() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => SanType::DnsName((*name).try_into().expect("valid DNS name")),
+        })
+        .collect();
+    let key = KeyPair::generate().expect("generate key");
+    let cert = params.self_signed(&key).expect("self-sign certificate");
+    Identity { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+}
+
 fn common_name(cn: &str) -> DistinguishedName {
     let mut name = DistinguishedName::new();
     name.push(DnType::CommonName, cn);
     name
 }
 
-/// A rustls server configuration (ring provider, TLS 1.2 and 1.3, no ALPN) presenting
-/// `identity`; with `client_ca_pem`, clients must present a certificate signed by that CA.
-pub(crate) fn server_config(identity: &Identity, client_ca_pem: Option<&str>) -> Arc<ServerConfig> {
+/// A rustls server configuration (ring provider, no ALPN) presenting `identity`; TLS 1.2
+/// and 1.3, or TLS 1.2 alone with `tls12_only`; with `client_ca_pem`, clients must present
+/// a certificate signed by that CA.
+pub(crate) fn server_config(identity: &Identity, client_ca_pem: Option<&str>, tls12_only: bool) -> Arc<ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&rustls::SupportedProtocolVersion] =
+        if tls12_only { &[&rustls::version::TLS12] } else { rustls::DEFAULT_VERSIONS };
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .expect("protocol versions");
     let builder = match client_ca_pem {
         None => builder.with_no_client_auth(),

@@ -52,6 +52,7 @@ fn kubecachedir_and_cache_dir_flag_choose_the_directory() {
     env.cached().env("KUBECACHEDIR", kube.path()).run().success();
     assert_eq!(entries(&kube.join("tokenxchange")).len(), 1);
     let flag = TempDir::new("flagcache");
+    std::fs::set_permissions(flag.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     env.cached().env("KUBECACHEDIR", kube.path()).arg("--cache-dir").arg(flag.path()).run().success();
     assert_eq!(entries(flag.path()).len(), 1);
     assert_eq!(env.dex.token_requests(), 2);
@@ -116,7 +117,7 @@ fn corrupt_and_truncated_entries_are_replaced() {
         String::new(),
         "\u{0}\u{1}garbage".to_string(),
         text.replacen("\"token\":\"ey", "\"token\":\"xy", 1),
-        text.replace("\"version\":1", "\"version\":99"),
+        text.replace("\"version\":2", "\"version\":99"),
     ];
     let mut requests = 1;
     for bad in damaged {
@@ -145,12 +146,14 @@ fn unsafe_or_unusable_directories_mean_no_cache_not_failure() {
     assert!(run.stderr.contains("is a symlink"), "{run}");
     assert!(entries(real.path()).is_empty());
 
-    // writable by others
-    let open = TempDir::new("open-cache");
-    std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let run = env.cached().arg("-v").arg("--cache-dir").arg(open.path()).run();
-    assert!(run.stderr.contains("writable by group or others"), "{run}");
-    assert!(entries(open.path()).is_empty());
+    // open to others: writable, or only readable
+    for mode in [0o777, 0o755] {
+        let open = TempDir::new("open-cache");
+        std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+        let run = env.cached().arg("-v").arg("--cache-dir").arg(open.path()).run();
+        assert!(run.stderr.contains(&format!("open to group or others (mode {mode:o})")), "{run}");
+        assert!(entries(open.path()).is_empty());
+    }
 
     // cannot be created (a file stands in the way; works as root too)
     let blocker = env.dir.write("blocker", "x");
@@ -158,11 +161,12 @@ fn unsafe_or_unusable_directories_mean_no_cache_not_failure() {
     assert_eq!(run.code, Some(0), "{run}");
     assert!(run.stderr.contains("cache off: "), "{run}");
 
-    // a directory nobody can write in, root included (/proc takes no new files)
+    // a directory nobody can write in, root included (/proc takes no new files, and is
+    // open to others, so it is refused before any write)
     let run = env.cached().arg("-v").args(["--cache-dir", "/proc"]).run();
     assert_eq!(run.code, Some(0), "{run}");
-    assert!(run.stderr.contains("not stored"), "{run}");
-    assert_eq!(env.dex.token_requests(), 4);
+    assert!(run.stderr.contains("cache off: /proc: open to group or others"), "{run}");
+    assert_eq!(env.dex.token_requests(), 5);
 }
 
 #[test]

@@ -6,4 +6,6 @@ mod exchange;
 mod install;
 mod kubectl;
 mod network;
+mod security;
+mod tls;
 mod util;

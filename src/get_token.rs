@@ -1,0 +1,94 @@
+//! The `get-token` command: read the subject token and the client secret (on every run),
+//! serve a fresh credential from the cache, else exchange, one run per key at a time
+//! across processes, and render the ExecCredential.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::cache::{self, Cache, Part};
+use crate::cli::Config;
+use crate::error::Error;
+use crate::exchange::{self, Endpoint};
+use crate::exec_credential::{self, Credential, rfc3339};
+use crate::token::{self, Secret, hex_sha256};
+
+/// The ExecCredential document for this run, with its newline.
+pub fn run(config: &Config, started: Instant) -> Result<String, Error> {
+    let credential = credential(config, started + config.timeout)?;
+    let expiration = credential.expires_at.map(rfc3339);
+    Ok(exec_credential::render(config.api_version, &credential.token, expiration.as_deref()) + "\n")
+}
+
+/// The credential: from the cache when a fresh one is there, else from the identity
+/// provider under the per-key lock.
+fn credential(config: &Config, deadline: Instant) -> Result<Credential, Error> {
+    if config.tls.insecure_skip_verify {
+        eprintln!(
+            "tokenxchange: warning: --insecure-skip-tls-verify: the identity provider's certificate is not checked"
+        );
+    }
+    let subject = token::read_subject(&config.token_file)?;
+    let client_secret = config.client_secret.read()?;
+    verbose!("subject token {} from {}", subject.fingerprint(), config.token_file.display());
+    let fetch = |cache: Option<&Cache>| {
+        exchange::fetch(&config.request, &client_secret, &subject, &config.tls, cache, deadline, &unix_now)
+    };
+
+    let Some(cache) = config.cache_dir.as_deref().and_then(Cache::open) else {
+        return fetch(None);
+    };
+    let key = key(config, &client_secret, &subject);
+    if config.force_refresh {
+        verbose!("cache refresh {}: --force-refresh", cache::short(&key));
+    } else {
+        match cache.read(&key, unix_now()) {
+            Ok(hit) => return Ok(cache_hit(&key, hit)),
+            Err(why) => verbose!("cache miss {}: {why}", cache::short(&key)),
+        }
+    }
+    // Wait for a concurrent run at most half the time left, so a stuck one still leaves
+    // time for an exchange of our own.
+    let _lock = cache.lock(&key, Instant::now() + deadline.saturating_duration_since(Instant::now()) / 2);
+    if !config.force_refresh
+        && let Ok(hit) = cache.read(&key, unix_now())
+    {
+        return Ok(cache_hit(&key, hit));
+    }
+    let credential = fetch(Some(&cache))?;
+    cache.write(&key, &credential, unix_now());
+    Ok(credential)
+}
+
+/// Everything that changes the issued token: endpoint or issuer, client, a hash of the
+/// secret, connector, scopes and audiences as sets, token types, the cluster client-go
+/// named, and a hash of the subject token (a rotated token never gets an old credential).
+fn key(config: &Config, client_secret: &Secret, subject: &Secret) -> String {
+    let request = &config.request;
+    let (kind, url) = match &request.endpoint {
+        Endpoint::Token(url) => ("token-endpoint", url),
+        Endpoint::Issuer(url) => ("issuer", url),
+    };
+    let connector = request.connector.as_ref().map_or("none".to_string(), |c| format!("some:{c}"));
+    cache::key(&[
+        Part::One(kind),
+        Part::One(url.as_str()),
+        Part::One(&request.client_id),
+        Part::One(&hex_sha256(client_secret.expose().as_bytes())),
+        Part::One(&connector),
+        Part::Set(&request.scopes),
+        Part::Set(&request.audiences),
+        Part::One(&request.subject_token_type),
+        Part::One(&request.requested_token_type),
+        Part::One(config.cluster.as_deref().unwrap_or("")),
+        Part::One(&hex_sha256(subject.expose().as_bytes())),
+    ])
+}
+
+fn cache_hit(key: &str, hit: Credential) -> Credential {
+    let until = hit.expires_at.map_or("?".into(), rfc3339);
+    verbose!("cache hit {}: token {} until {until}", cache::short(key), hit.token.fingerprint());
+    hit
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}

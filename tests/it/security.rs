@@ -1,0 +1,385 @@
+//! Tried as an attacker would: a cache directory someone else controls, files that are
+//! not what they claim, servers that echo secrets or send control characters, and a
+//! remembered endpoint that went stale.
+
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use testkit::{DexConfig, Fault};
+
+use crate::util::*;
+
+/// A user other than the one running the tests.
+const OTHER_UID: u32 = 65534;
+
+/// Gives `path` to another user; `false`, said on stderr, where this process cannot (it
+/// is not root). CI runs as root.
+fn give_away(path: &Path, test: &str) -> bool {
+    match std::os::unix::fs::chown(path, Some(OTHER_UID), Some(OTHER_UID)) {
+        Ok(()) => true,
+        Err(err) => {
+            eprintln!("cannot give {} to uid {OTHER_UID} ({err}): skipping {test}", path.display());
+            false
+        }
+    }
+}
+
+fn private_dir(path: &Path) {
+    std::fs::create_dir_all(path).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+fn files_with(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == extension)).collect())
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+fn default_cache(env: &Env) -> PathBuf {
+    env.dir.join("home/.kube/cache/tokenxchange")
+}
+
+fn mkfifo(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    assert!(std::process::Command::new("mkfifo").arg(path).status().unwrap().success());
+}
+
+#[test]
+fn cache_directories_another_user_controls_are_never_used() {
+    let test = "the foreign cache directory test";
+    let env = Env::new();
+    // A genuine run, to learn the file names an attacker would plant.
+    let good = TempDir::new("good-cache");
+    private_dir(good.path());
+    env.issuer().arg("--cache-dir").arg(good.path()).run().success();
+    let entry = files_with(good.path(), "json").pop().expect("an entry");
+    let endpoint = files_with(good.path(), "endpoint").pop().expect("a remembered endpoint");
+    let trap = TcpListener::bind("127.0.0.1:0").unwrap();
+    trap.set_nonblocking(true).unwrap();
+    let planted = format!(
+        r#"{{"issuer":"{}","token_endpoint":"http://127.0.0.1:{}/token"}}"#,
+        env.dex.issuer(),
+        trap.local_addr().unwrap().port()
+    );
+    let plant = |dir: &Path| {
+        std::fs::copy(&entry, dir.join(entry.file_name().unwrap())).unwrap();
+        std::fs::write(dir.join(endpoint.file_name().unwrap()), &planted).unwrap();
+    };
+
+    let hostile = TempDir::new("hostile");
+    // 1. a directory above the cache belongs to another user
+    let theirs = hostile.join("theirs");
+    private_dir(&theirs.join("cache"));
+    plant(&theirs.join("cache"));
+    if !give_away(&theirs, test) {
+        return;
+    }
+    // 2. the cache directory itself belongs to another user
+    let owned = hostile.join("owned");
+    private_dir(&owned);
+    plant(&owned);
+    give_away(&owned, test);
+    // 3. $HOME/.kube is a symlink into another user's directory
+    let linked = hostile.join("linked");
+    private_dir(&linked.join("cache/tokenxchange"));
+    plant(&linked.join("cache/tokenxchange"));
+    give_away(&linked, test);
+    let home = TempDir::new("symlinked-home");
+    std::os::unix::fs::symlink(&linked, home.join(".kube")).unwrap();
+
+    let cases: [(&str, Vec<String>, String); 3] = [
+        (
+            "parent of another user",
+            vec!["--cache-dir".into(), theirs.join("cache").display().to_string()],
+            format!("{} above it is owned by uid {OTHER_UID}, neither root nor this user", theirs.display()),
+        ),
+        (
+            "directory of another user",
+            vec!["--cache-dir".into(), owned.display().to_string()],
+            format!("owned by uid {OTHER_UID}, not by this user"),
+        ),
+        ("symlinked parent", Vec::new(), format!("{} above it is owned by uid {OTHER_UID}", linked.display())),
+    ];
+    for (name, args, reason) in cases {
+        let before = env.dex.requests().len();
+        let run = env.issuer().args(&args).env("HOME", home.path()).arg("-v").run();
+        assert_eq!(run.code, Some(0), "{name}\n{run}");
+        assert!(run.stderr.contains("cache off: ") && run.stderr.contains(&reason), "{name}: {reason}\n{run}");
+        let methods: Vec<String> =
+            env.dex.requests()[before..].iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+        assert_eq!(methods, ["GET /dex/.well-known/openid-configuration", "POST /dex/token"], "{name}");
+        assert!(trap.accept().is_err(), "{name}: the planted endpoint was contacted");
+    }
+
+    // `clean` refuses what get-token refuses
+    let clean = env.bare().args(["clean", "--cache-dir"]).arg(&owned).run();
+    clean.failure(1, &format!("refusing to clean {}: owned by uid {OTHER_UID}", owned.display()), &[]);
+    assert!(files_with(&owned, "json").len() == 1, "nothing was removed");
+}
+
+#[test]
+fn a_cache_below_a_world_writable_root_owned_directory_still_caches() {
+    // As Kubernetes creates emptyDir volumes: root-owned, mode 0777, mounted at /tmp.
+    let env = Env::new();
+    let empty_dir = TempDir::new("emptydir");
+    std::fs::set_permissions(empty_dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let kubecache = empty_dir.join("kubecache");
+    env.cached().env("KUBECACHEDIR", &kubecache).run().success();
+    env.cached().env("KUBECACHEDIR", &kubecache).run().success();
+    assert_eq!(env.dex.token_requests(), 1);
+    assert_eq!(files_with(&kubecache.join("tokenxchange"), "json").len(), 1);
+}
+
+#[test]
+fn fifos_in_the_cache_never_block_a_run() {
+    let env = Env::new();
+    env.cached().run().success();
+    let dir = default_cache(&env);
+    for extension in ["lock", "json"] {
+        mkfifo(&files_with(&dir, extension).pop().unwrap_or_else(|| panic!("a .{extension} file")));
+    }
+    let run = env.cached().args(["--timeout", "3s", "-v"]).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.elapsed < Duration::from_secs(4), "{run}");
+    assert!(run.stderr.contains("not a regular file"), "{run}");
+    assert_eq!(env.dex.token_requests(), 2);
+}
+
+/// The forms in which a server may echo `value`: raw, base64 (standard and URL-safe),
+/// percent-encoded.
+fn encodings(value: &str) -> Vec<String> {
+    let percent: String = value
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    vec![value.to_string(), STANDARD.encode(value), URL_SAFE.encode(value), percent]
+}
+
+#[test]
+fn echoed_secrets_never_reach_stderr_in_any_encoding() {
+    let env = Env::new();
+    let basic = format!("Basic {}", STANDARD.encode(format!("{CLIENT_ID}:s3cr%2Bt%2F%3D%25%3Ax")));
+    let mut echoed: Vec<String> = [CLIENT_SECRET, env.subject.as_str()].iter().flat_map(|s| encodings(s)).collect();
+    echoed.push(basic.clone());
+    let token = testkit::SigningKey::dex().sign(r#"{"exp":9999999999}"#);
+    for value in &echoed {
+        let json = miniserde::json::to_string(value);
+        let answers = [
+            Fault::status(400, "application/json", &format!(r#"{{"error":{json}}}"#)),
+            Fault::status(
+                400,
+                "application/json",
+                &format!(r#"{{"error":"invalid_request","error_description":{json}}}"#),
+            ),
+            Fault::status(503, "text/plain", &format!("upstream said {value}")),
+            Fault::status(
+                200,
+                "application/json",
+                &format!(r#"{{"access_token":"{token}","issued_token_type":{json}}}"#),
+            ),
+            Fault::status(200, "text/plain", value),
+        ];
+        for answer in answers {
+            for verbose in [false, true] {
+                env.dex.push_fault(answer.clone());
+                let mut cmd = env.cmd();
+                cmd.args(["--retries", "0"]);
+                if verbose {
+                    cmd.arg("-v");
+                }
+                let run = cmd.run();
+                assert_ne!(run.code, Some(0), "{run}");
+                for secret in &echoed {
+                    assert!(!run.stderr.contains(secret.as_str()), "{secret} leaked\n{run}");
+                }
+                assert!(!run.stderr.contains(&token), "the issued token leaked\n{run}");
+            }
+        }
+    }
+}
+
+#[test]
+fn control_characters_from_every_source_are_escaped_on_one_line() {
+    let env = Env::new();
+    let no_escape = |run: &Run| {
+        assert!(!run.stderr.contains('\u{1b}') && !run.stderr.contains('\r') && !run.stderr.contains('\0'), "{run}");
+    };
+    let info = r#"{"apiVersion":"client.authentication.k8s.io/v1","spec":{"cluster":{"config":{"evil\u001b[2J\nforged: line\u0000":"x"}}}}"#;
+    let run = env.cmd().env("KUBERNETES_EXEC_INFO", info).run();
+    run.failure(2, "unknown key 'evil\\u{1b}[2J\\nforged: line\\u{0}'", &env.secrets());
+    no_escape(&run);
+
+    let info = r#"{"apiVersion":"v1\r\ntokenxchange: error: forged\u001b]0;title\u0007"}"#;
+    let run = env.cmd().env("KUBERNETES_EXEC_INFO", info).run();
+    run.failure(
+        2,
+        "unsupported ExecCredential apiVersion 'v1\\r\\ntokenxchange: error: forged\\u{1b}]0;title\\u{7}'",
+        &[],
+    );
+    no_escape(&run);
+
+    env.dex.push_fault(Fault::status(400, "application/json", r#"{"error":"bad\u001b[31m\nline two"}"#));
+    let run = env.cmd().run();
+    run.failure(4, "HTTP 400 bad\\u{1b}[31m\\nline two", &env.secrets());
+    no_escape(&run);
+
+    let forged = Env::with(DexConfig {
+        discovered_token_endpoint: Some("https://dex.example/\u{1b}[2J\ntokenxchange: forged".into()),
+        ..DexConfig::default()
+    });
+    let run = forged.issuer().arg("--no-cache").run();
+    run.failure(
+        2,
+        "invalid token_endpoint from discovery 'https://dex.example/\\u{1b}[2J\\ntokenxchange: forged'",
+        &forged.secrets(),
+    );
+    no_escape(&run);
+}
+
+#[test]
+fn a_stale_remembered_endpoint_is_discovered_again() {
+    let env = Env::new();
+    env.issuer().run().success();
+    let file = files_with(&default_cache(&env), "endpoint").pop().expect("a remembered endpoint");
+    let remember = |endpoint: &str| {
+        let text = format!(r#"{{"issuer":"{}","token_endpoint":"{endpoint}"}}"#, env.dex.issuer());
+        std::fs::write(&file, text).unwrap();
+    };
+    let methods_since = |before: usize| -> Vec<String> {
+        env.dex.requests()[before..].iter().map(|r| format!("{} {}", r.method, r.path)).collect()
+    };
+    let rediscovered = ["GET /dex/.well-known/openid-configuration", "POST /dex/token"];
+
+    // DNS failure: a 70-character label fails in the resolver itself, without a query.
+    remember(&format!("https://{}.invalid/dex/token", "a".repeat(70)));
+    let before = env.dex.requests().len();
+    let run = env.issuer().args(["--force-refresh", "--retries", "0", "-v"]).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stderr.contains("host name not found (DNS)") && run.stderr.contains("discovering again"), "{run}");
+    assert_eq!(methods_since(before), rediscovered);
+
+    // 410 Gone at the remembered URL
+    remember(&format!("{}?moved", env.dex.token_endpoint()));
+    env.dex.push_fault(Fault::status(410, "text/plain", "gone"));
+    let before = env.dex.requests().len();
+    env.issuer().args(["--force-refresh", "--retries", "0"]).run().success();
+    assert_eq!(methods_since(before), ["POST /dex/token?moved", rediscovered[0], rediscovered[1]]);
+
+    // a timeout: the remembered endpoint gets half the time, discovery the rest
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    remember(&format!("https://127.0.0.1:{}/dex/token", silent.local_addr().unwrap().port()));
+    let before = env.dex.requests().len();
+    let run = env.issuer().args(["--force-refresh", "--retries", "0", "--timeout", "4s"]).run();
+    run.success();
+    assert!(run.elapsed < Duration::from_secs(4), "{run}");
+    assert_eq!(methods_since(before), rediscovered);
+
+    // discovery names the same URL: the first error stands, and no second POST is made
+    env.dex.push_fault(Fault::status(410, "text/plain", "gone"));
+    let before = env.dex.requests().len();
+    env.issuer().args(["--force-refresh", "--retries", "0"]).run().failure(4, "answered HTTP 410", &env.secrets());
+    assert_eq!(methods_since(before), ["POST /dex/token", rediscovered[0]]);
+
+    // an OAuth refusal is the endpoint's own answer: no discovery
+    env.dex.push_fault(Fault::oauth(401, "invalid_client", Some("Invalid client credentials.")));
+    let before = env.dex.requests().len();
+    env.issuer().args(["--force-refresh"]).run().failure(4, "invalid_client", &env.secrets());
+    assert_eq!(methods_since(before), ["POST /dex/token"]);
+}
+
+#[test]
+fn audience_sets_that_differ_only_in_splitting_are_different_keys() {
+    let env = Env::new();
+    let one = ["--audience", "a b"];
+    let two = ["--audience", "a", "--audience", "b"];
+    env.cached().args(one).run().success();
+    env.cached().args(two).run().success();
+    assert_eq!(env.dex.token_requests(), 2);
+    env.cached().args(one).run().success();
+    env.cached().args(["--audience", "b", "--audience", "a"]).run().success();
+    assert_eq!(env.dex.token_requests(), 2, "the same sets hit, whatever their order");
+    assert_eq!(env.dex.requests()[0].fields("audience"), ["a b"]);
+    assert_eq!(env.dex.requests()[1].fields("audience"), ["a", "b"]);
+}
+
+#[test]
+fn a_token_file_swapped_with_a_fifo_never_blocks() {
+    let env = Env::new();
+    let path = env.dir.join("swapped-token");
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (path, stop, subject) = (path.clone(), Arc::clone(&stop), env.subject.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = std::fs::remove_file(&path);
+                std::fs::write(&path, &subject).unwrap();
+                std::thread::sleep(Duration::from_millis(2));
+                mkfifo(&path);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let mut outcomes = Vec::new();
+    for _ in 0..20 {
+        let run = env.cmd().arg("--token-file").arg(&path).args(["--timeout", "2s"]).run();
+        assert!(run.elapsed < Duration::from_secs(3), "{run}");
+        assert!(matches!(run.code, Some(0) | Some(3)), "{run}");
+        outcomes.push(run.code);
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    eprintln!("swapped token file: {outcomes:?}");
+}
+
+#[test]
+fn values_that_are_not_what_they_claim_are_refused() {
+    use std::os::unix::ffi::OsStringExt;
+    let env = Env::new();
+    let not_utf8 = std::ffi::OsString::from_vec(b"argo\xffcd".to_vec());
+    let mut bare = env.bare();
+    bare.arg(format!("--oidc-endpoint={}", env.dex.token_endpoint()));
+    bare.env("TOKENXCHANGE_CLIENT_ID", not_utf8).run().failure(2, "TOKENXCHANGE_CLIENT_ID is not valid UTF-8", &[]);
+
+    for proxy in ["http://127.0.0.1:notaport", "http://127.0.0.1:99999", "http://user:pass@proxy:0"] {
+        env.cmd().env("HTTPS_PROXY", proxy).run().failure(2, "invalid HTTPS_PROXY '", &["pass"]);
+    }
+    assert_eq!(env.dex.token_requests(), 0);
+
+    for token in ["abc\r\nX-Injected: yes", "two words", "t\u{0}ken"] {
+        let body = format!(
+            r#"{{"access_token":{},"issued_token_type":"{ID_TOKEN}","expires_in":3600}}"#,
+            miniserde::json::to_string(token)
+        );
+        env.dex.push_fault(Fault::status(200, "application/json", &body));
+        let run = env.cached().run();
+        run.failure(1, "access_token is not a valid bearer token (RFC 6750", &env.secrets());
+        assert!(!run.stderr.contains("Injected") && !run.stderr.contains("words"), "{run}");
+    }
+    assert!(files_with(&default_cache(&env), "json").is_empty(), "an invalid token is never cached");
+}
+
+#[test]
+fn a_closed_or_broken_stdout_is_a_failure() {
+    let env = Env::new();
+    let mut shell = std::process::Command::new("sh");
+    let cmd = env.cmd();
+    let described = cmd.command();
+    shell.arg("-c").arg(r#"exec "$0" "$@" >&-"#).arg(described.get_program()).args(described.get_args());
+    shell.env_clear().envs(described.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
+    let output = shell.output().unwrap();
+    let run = Run::from_output("tokenxchange >&-".into(), output, Duration::ZERO);
+    run.failure(1, "cannot write to stdout: Bad file descriptor", &env.secrets());
+
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let output = env.cmd().command().stdout(full).output().unwrap();
+    let run = Run::from_output("tokenxchange >/dev/full".into(), output, Duration::ZERO);
+    run.failure(1, "cannot write to stdout: No space left on device", &env.secrets());
+}
