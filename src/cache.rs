@@ -23,7 +23,8 @@ use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::Error;
-use crate::exec_credential::{Credential, rfc3339};
+use crate::exec_credential::Credential;
+use crate::time::rfc3339;
 use crate::token::{Secret, hex_sha256, read_opened};
 use crate::url::Url;
 

@@ -32,6 +32,7 @@ const TOKEN_TYPE_PREFIX: &str = "urn:ietf:params:oauth:token-type:";
 #[derive(Debug)]
 pub enum Command {
     GetToken(Box<Config>),
+    Inspect(Box<Config>, Inspect),
     Clean { cache_dir: PathBuf, verbose: bool },
     Install { dir: PathBuf, force: bool, verbose: bool },
     Help,
@@ -41,10 +42,9 @@ pub enum Command {
 /// Everything a `get-token` run needs, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub request: Request,
-    pub client_secret: ClientSecret,
+    /// How the credential is made: `None` with `--direct` (the subject token itself).
+    pub exchange: Option<Exchange>,
     pub token_file: PathBuf,
-    pub tls: Tls,
     pub timeout: Duration,
     /// The ExecCredential apiVersion to print.
     pub api_version: &'static str,
@@ -122,6 +122,55 @@ exit codes: 0 printed, 1 runtime failure, 2 usage or configuration, 3 subject to
 5xx, 429, 408)
 ";
 
+/// The exchange at the identity provider, as configured.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub request: Request,
+    pub client_secret: ClientSecret,
+    pub tls: Tls,
+    /// Where the endpoint or issuer came from: a flag, a variable or the cluster's config.
+    pub endpoint_source: &'static str,
+}
+
+/// How `inspect` reads the issued token as the target API server will.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inspect {
+    /// The claim that holds the username (`--username-claim`; `name`, or `sub` with `--direct`).
+    pub username_claim: String,
+    /// Put before it (`--username-prefix`; `oidc:`, or nothing with `--direct`).
+    pub username_prefix: String,
+    /// `-o json` rather than text.
+    pub json: bool,
+}
+
+/// The options that only serve an exchange, refused with `--direct`.
+const EXCHANGE_ONLY: &[&str] = &[
+    "--oidc-endpoint",
+    "--token-endpoint",
+    "--issuer",
+    "--client-id",
+    "--client-secret",
+    "--client-secret-file",
+    "--dex-connector",
+    "--connector-id",
+    "--scopes",
+    "--audience",
+    "--subject-token-type",
+    "--requested-token-type",
+    "--certificate-authority",
+    "--certificate-authority-data",
+    "--client-certificate",
+    "--client-key",
+    "--client-certificate-data",
+    "--client-key-data",
+    "--insecure-skip-tls-verify",
+    "--allow-insecure-http",
+    "--retries",
+];
+
+/// The options that only `inspect` takes.
+const INSPECT_ONLY: &[&str] = &["--username-claim", "--username-prefix", "--output", "-o"];
+
 /// Values as given on the command line, before the environment, defaults and validation.
 #[derive(Default)]
 pub struct Flags {
@@ -152,8 +201,12 @@ pub struct Flags {
     force_refresh: bool,
     force: bool,
     verbose: bool,
-    /// The options given that only `get-token` takes, for refusing them elsewhere.
-    get_token_only: Vec<String>,
+    direct: bool,
+    username_claim: Option<String>,
+    username_prefix: Option<String>,
+    output: Option<String>,
+    /// The options given, by name, for refusing them where they do not belong.
+    given: Vec<String>,
 }
 
 /// Parses the arguments (without the program name) against the environment `env`.
@@ -166,10 +219,10 @@ pub fn parse(
     let mut positionals: Vec<OsString> = Vec::new();
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(usage)? {
-        if let Long(name) = &arg
-            && !matches!(*name, "help" | "version" | "verbose" | "cache-dir" | "force")
-        {
-            flags.get_token_only.push(format!("--{name}"));
+        match &arg {
+            Long(name) => flags.given.push(format!("--{name}")),
+            Short('o') => flags.given.push("-o".into()),
+            _ => {}
         }
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help),
@@ -201,10 +254,14 @@ pub fn parse(
             Long("no-cache") => flags.no_cache = true,
             Long("force-refresh") => flags.force_refresh = true,
             Long("force") => flags.force = true,
+            Long("direct") => flags.direct = true,
+            Long("username-claim") => flags.username_claim = Some(string(&mut parser)?),
+            Long("username-prefix") => flags.username_prefix = Some(string(&mut parser)?),
+            Short('o') | Long("output") => flags.output = Some(string(&mut parser)?),
             Value(value) if subcommand.is_none() => {
                 let name = value.into_string().map_err(|v| Error::Usage(format!("unknown command {v:?}")))?;
                 match name.as_str() {
-                    "get-token" | "clean" | "install" => subcommand = Some(name),
+                    "get-token" | "inspect" | "clean" | "install" => subcommand = Some(name),
                     _ => {
                         return Err(Error::Usage(format!(
                             "unknown command '{}' (see --help)",
@@ -219,21 +276,23 @@ pub fn parse(
     }
 
     let command = subcommand.as_deref().unwrap_or("get-token");
-    if flags.force && command != "install" {
-        return Err(Error::Usage("--force belongs to install (see --help)".into()));
-    }
-    if command != "get-token"
-        && let Some(flag) = flags.get_token_only.first()
-    {
-        return Err(Error::Usage(format!("{flag} belongs to get-token, not {command} (see --help)")));
+    let takes = |flag: &str| match command {
+        "install" => matches!(flag, "--force" | "--verbose"),
+        "clean" => matches!(flag, "--cache-dir" | "--verbose"),
+        "get-token" => flag != "--force" && !INSPECT_ONLY.contains(&flag),
+        _ => flag != "--force",
+    };
+    if let Some(flag) = flags.given.iter().find(|flag| !takes(flag)) {
+        let owner = match flag.as_str() {
+            "--force" => "install",
+            "--cache-dir" => "get-token, inspect and clean",
+            flag if INSPECT_ONLY.contains(&flag) => "inspect",
+            _ => "get-token and inspect",
+        };
+        return Err(Error::Usage(format!("{flag} belongs to {owner}, not {command} (see --help)")));
     }
     match command {
         "install" => {
-            if flags.cache_dir.is_some() {
-                return Err(Error::Usage(
-                    "--cache-dir belongs to get-token and clean, not install (see --help)".into(),
-                ));
-            }
             let [dir] = <[OsString; 1]>::try_from(positionals)
                 .map_err(|_| Error::Usage("usage: tokenxchange install [--force] DIR".into()))?;
             Ok(Command::Install { dir: dir.into(), force: flags.force, verbose: flags.verbose })
@@ -245,7 +304,7 @@ pub fn parse(
             Ok(Command::Clean { cache_dir, verbose: flags.verbose })
         }
         _ => {
-            no_positionals(&positionals, "get-token")?;
+            no_positionals(&positionals, command)?;
             let info = match env("KUBERNETES_EXEC_INFO") {
                 Some(raw) => {
                     let raw = raw
@@ -256,9 +315,36 @@ pub fn parse(
                 None => exec_credential::ExecInfo::default(),
             };
             let layers = Layers { env, cluster: info.cluster.clone() };
-            Ok(Command::GetToken(Box::new(resolve(flags, &layers, info)?)))
+            let (claim, prefix, json) = inspect_options(&flags)?;
+            let config = Box::new(resolve(flags, &layers, info)?);
+            if command == "get-token" {
+                return Ok(Command::GetToken(config));
+            }
+            let direct = config.exchange.is_none();
+            let inspect = Inspect {
+                username_claim: claim.unwrap_or(if direct { "sub" } else { "name" }.into()),
+                username_prefix: prefix.unwrap_or(if direct { "" } else { "oidc:" }.into()),
+                json,
+            };
+            Ok(Command::Inspect(config, inspect))
         }
     }
+}
+
+/// `--username-claim`, `--username-prefix` (their defaults follow the mode) and
+/// `-o text|json`.
+fn inspect_options(flags: &Flags) -> Result<(Option<String>, Option<String>, bool), Error> {
+    let json = match flags.output.as_deref() {
+        None | Some("text") => false,
+        Some("json") => true,
+        Some(other) => {
+            return Err(Error::Usage(format!("invalid -o '{}': use text or json", redact::echo(other.as_bytes(), 50))));
+        }
+    };
+    if flags.username_claim.as_deref() == Some("") {
+        return Err(Error::Usage("invalid --username-claim '': name a claim, e.g. name or sub".into()));
+    }
+    Ok((flags.username_claim.clone(), flags.username_prefix.clone(), json))
 }
 
 /// Where a setting can come from, highest first: the cluster's exec config, a flag, its
@@ -323,12 +409,61 @@ impl Layers<'_> {
 
 /// Layers flags, environment, per-cluster settings and defaults into a [`Config`].
 fn resolve(flags: Flags, layers: &Layers<'_>, info: exec_credential::ExecInfo) -> Result<Config, Error> {
+    let direct = layers.switch(flags.direct, "TOKENXCHANGE_DIRECT")?;
+    let conflicts: Vec<&str> =
+        flags.given.iter().map(String::as_str).filter(|flag| EXCHANGE_ONLY.contains(flag)).collect();
+    if direct && !conflicts.is_empty() {
+        return Err(Error::Usage(format!(
+            "--direct prints the token file itself, so {} (for an exchange) cannot go with it; remove them",
+            conflicts.join(", ")
+        )));
+    }
+    let token_file =
+        layers.one(None, flags.token_file.clone(), "TOKENXCHANGE_TOKEN_FILE")?.unwrap_or(DEFAULT_TOKEN_FILE.into());
+    let timeout = match layers.one(None, flags.timeout.clone(), "TOKENXCHANGE_TIMEOUT")? {
+        Some(text) => parse_duration(&text)
+            .map_err(|why| Error::Usage(format!("invalid --timeout '{}': {why}", redact::echo(text.as_bytes(), 50))))?,
+        None => DEFAULT_TIMEOUT,
+    };
+    let api_version = match (info.api_version, flags.api_version.as_deref()) {
+        (Some(version), _) => version,
+        (None, Some(text)) => exec_credential::api_version(text).ok_or_else(|| {
+            Error::Usage(format!(
+                "invalid --api-version '{}': use {}",
+                redact::echo(text.as_bytes(), 100),
+                exec_credential::API_VERSIONS
+            ))
+        })?,
+        (None, None) => exec_credential::V1,
+    };
+    let cache_dir = if layers.switch(flags.no_cache, "TOKENXCHANGE_NO_CACHE")? {
+        None
+    } else {
+        cache_dir_from(flags.cache_dir.clone(), layers.env)
+    };
+    let force_refresh = layers.switch(flags.force_refresh, "TOKENXCHANGE_FORCE_REFRESH")?;
+    let verbose = layers.switch(flags.verbose, "TOKENXCHANGE_VERBOSE")?;
+    let exchange = if direct { None } else { Some(exchange(flags, layers)?) };
+    Ok(Config {
+        exchange,
+        token_file: token_file.into(),
+        timeout,
+        api_version,
+        cluster: info.cluster_json,
+        cache_dir,
+        force_refresh,
+        verbose,
+    })
+}
+
+/// The exchange settings, from flags, variables and the cluster's config.
+fn exchange(flags: Flags, layers: &Layers<'_>) -> Result<Exchange, Error> {
     let cluster = &layers.cluster;
     let allow_insecure_http = layers.switch(flags.allow_insecure_http, "TOKENXCHANGE_ALLOW_INSECURE_HTTP")?;
 
     // The token endpoint and the issuer replace each other: the highest layer that sets
     // either one decides.
-    let endpoint = match one_of([
+    let (endpoint, endpoint_source) = match one_of([
         (
             cluster.token_endpoint.clone(),
             cluster.issuer.clone(),
@@ -341,8 +476,14 @@ fn resolve(flags: Flags, layers: &Layers<'_>, info: exec_credential::ExecInfo) -
             "TOKENXCHANGE_OIDC_ENDPOINT and TOKENXCHANGE_ISSUER",
         ),
     ])? {
-        Some(OneOf::First(url)) => Endpoint::Token(Url::parse(&url, allow_insecure_http, "--oidc-endpoint")?),
-        Some(OneOf::Second(url)) => Endpoint::Issuer(Url::parse(&url, allow_insecure_http, "--issuer")?),
+        Some((layer, OneOf::First(url))) => (
+            Endpoint::Token(Url::parse(&url, allow_insecure_http, "--oidc-endpoint")?),
+            ["the cluster's exec config (tokenEndpoint)", "--oidc-endpoint", "TOKENXCHANGE_OIDC_ENDPOINT"][layer],
+        ),
+        Some((layer, OneOf::Second(url))) => (
+            Endpoint::Issuer(Url::parse(&url, allow_insecure_http, "--issuer")?),
+            ["the cluster's exec config (issuer)", "--issuer", "TOKENXCHANGE_ISSUER"][layer],
+        ),
         None => {
             return Err(Error::Usage(
                 "missing --oidc-endpoint (or --issuer, TOKENXCHANGE_OIDC_ENDPOINT, TOKENXCHANGE_ISSUER)".into(),
@@ -361,8 +502,8 @@ fn resolve(flags: Flags, layers: &Layers<'_>, info: exec_credential::ExecInfo) -
             "TOKENXCHANGE_CLIENT_SECRET and TOKENXCHANGE_CLIENT_SECRET_FILE",
         ),
     ])? {
-        Some(OneOf::First(secret)) => ClientSecret::Value(Secret::new(secret)),
-        Some(OneOf::Second(path)) => ClientSecret::File(path.into()),
+        Some((_, OneOf::First(secret))) => ClientSecret::Value(Secret::new(secret)),
+        Some((_, OneOf::Second(path))) => ClientSecret::File(path.into()),
         None => ClientSecret::Value(Secret::new("")),
     };
 
@@ -407,8 +548,6 @@ fn resolve(flags: Flags, layers: &Layers<'_>, info: exec_credential::ExecInfo) -
         retries,
     };
 
-    let token_file =
-        layers.one(None, flags.token_file, "TOKENXCHANGE_TOKEN_FILE")?.unwrap_or(DEFAULT_TOKEN_FILE.into());
     let ca_files = layers.list(None, flags.ca_files, "TOKENXCHANGE_CERTIFICATE_AUTHORITY")?;
     let client_certificate = pem_source(
         layers.one(None, flags.client_certificate, "TOKENXCHANGE_CLIENT_CERTIFICATE")?,
@@ -430,41 +569,7 @@ fn resolve(flags: Flags, layers: &Layers<'_>, info: exec_credential::ExecInfo) -
         client_key,
         insecure_skip_verify: layers.switch(flags.insecure_skip_verify, "TOKENXCHANGE_INSECURE_SKIP_TLS_VERIFY")?,
     };
-
-    let timeout = match layers.one(None, flags.timeout, "TOKENXCHANGE_TIMEOUT")? {
-        Some(text) => parse_duration(&text)
-            .map_err(|why| Error::Usage(format!("invalid --timeout '{}': {why}", redact::echo(text.as_bytes(), 50))))?,
-        None => DEFAULT_TIMEOUT,
-    };
-    let api_version = match (info.api_version, flags.api_version) {
-        (Some(version), _) => version,
-        (None, Some(text)) => exec_credential::api_version(&text).ok_or_else(|| {
-            Error::Usage(format!(
-                "invalid --api-version '{}': use {}",
-                redact::echo(text.as_bytes(), 100),
-                exec_credential::API_VERSIONS
-            ))
-        })?,
-        (None, None) => exec_credential::V1,
-    };
-    let cache_dir = if layers.switch(flags.no_cache, "TOKENXCHANGE_NO_CACHE")? {
-        None
-    } else {
-        cache_dir_from(flags.cache_dir, layers.env)
-    };
-
-    Ok(Config {
-        request,
-        client_secret,
-        token_file: token_file.into(),
-        tls,
-        timeout,
-        api_version,
-        cluster: info.cluster_json,
-        cache_dir,
-        force_refresh: layers.switch(flags.force_refresh, "TOKENXCHANGE_FORCE_REFRESH")?,
-        verbose: layers.switch(flags.verbose, "TOKENXCHANGE_VERBOSE")?,
-    })
+    Ok(Exchange { request, client_secret, tls, endpoint_source })
 }
 
 enum OneOf<A, B> {
@@ -472,14 +577,20 @@ enum OneOf<A, B> {
     Second(B),
 }
 
+/// The layer (its index) that set one of two settings, and which one.
+type Chosen<A, B> = Option<(usize, OneOf<A, B>)>;
+
 /// Two settings that replace each other, in layers from highest to lowest: the highest
-/// layer that sets either decides; setting both in one layer is a usage error.
-fn one_of<A, B, const N: usize>(layers: [(Option<A>, Option<B>, &str); N]) -> Result<Option<OneOf<A, B>>, Error> {
-    for (first, second, names) in layers {
+/// layer that sets either decides (its index is returned); setting both in one layer is a
+/// usage error.
+fn one_of<A, B, const N: usize>(
+    layers: [(Option<A>, Option<B>, &str); N],
+) -> Result<Chosen<A, B>, Error> {
+    for (index, (first, second, names)) in layers.into_iter().enumerate() {
         match (first, second) {
             (Some(_), Some(_)) => return Err(Error::Usage(format!("{names} exclude each other; keep one"))),
-            (Some(first), None) => return Ok(Some(OneOf::First(first))),
-            (None, Some(second)) => return Ok(Some(OneOf::Second(second))),
+            (Some(first), None) => return Ok(Some((index, OneOf::First(first)))),
+            (None, Some(second)) => return Ok(Some((index, OneOf::Second(second)))),
             (None, None) => {}
         }
     }
@@ -625,6 +736,12 @@ mod tests {
         }
     }
 
+    impl Config {
+        fn exchange(&self) -> &Exchange {
+            self.exchange.as_ref().expect("an exchange, not --direct")
+        }
+    }
+
     fn url(text: &str) -> Url {
         Url::parse(text, false, "test").unwrap()
     }
@@ -634,17 +751,17 @@ mod tests {
     #[test]
     fn defaults_follow_the_contract() {
         let config = config_of(&BASE, &[]);
-        assert_eq!(config.request.endpoint, Endpoint::Token(url("https://dex.example.com/token")));
-        assert_eq!(config.client_secret, ClientSecret::Value(Secret::new("")));
-        assert_eq!(config.request.scopes, ["openid", "profile", "federated:id"]);
+        assert_eq!(config.exchange().request.endpoint, Endpoint::Token(url("https://dex.example.com/token")));
+        assert_eq!(config.exchange().client_secret, ClientSecret::Value(Secret::new("")));
+        assert_eq!(config.exchange().request.scopes, ["openid", "profile", "federated:id"]);
         assert_eq!(config.token_file, PathBuf::from(DEFAULT_TOKEN_FILE));
-        assert_eq!(config.request.subject_token_type, "urn:ietf:params:oauth:token-type:id_token");
-        assert_eq!(config.request.requested_token_type, "urn:ietf:params:oauth:token-type:id_token");
+        assert_eq!(config.exchange().request.subject_token_type, "urn:ietf:params:oauth:token-type:id_token");
+        assert_eq!(config.exchange().request.requested_token_type, "urn:ietf:params:oauth:token-type:id_token");
         assert_eq!(config.timeout, Duration::from_secs(15));
-        assert_eq!(config.request.retries, 2);
+        assert_eq!(config.exchange().request.retries, 2);
         assert_eq!(config.api_version, "client.authentication.k8s.io/v1");
-        assert_eq!(config.request.connector, None);
-        assert!(config.request.audiences.is_empty() && !config.verbose && config.cache_dir.is_none());
+        assert_eq!(config.exchange().request.connector, None);
+        assert!(config.exchange().request.audiences.is_empty() && !config.verbose && config.cache_dir.is_none());
     }
 
     #[test]
@@ -669,11 +786,11 @@ mod tests {
             ],
             &[],
         );
-        assert_eq!(config.request.endpoint, Endpoint::Token(url("https://dex/token")));
-        assert_eq!(config.request.connector.as_deref(), Some("k8s"));
-        assert_eq!(config.request.scopes, ["openid", "email", "groups"]);
+        assert_eq!(config.exchange().request.endpoint, Endpoint::Token(url("https://dex/token")));
+        assert_eq!(config.exchange().request.connector.as_deref(), Some("k8s"));
+        assert_eq!(config.exchange().request.scopes, ["openid", "email", "groups"]);
         assert_eq!(config.token_file, PathBuf::from("/t"));
-        assert_eq!(config.client_secret, ClientSecret::Value(Secret::new("s")));
+        assert_eq!(config.exchange().client_secret, ClientSecret::Value(Secret::new("s")));
     }
 
     #[test]
@@ -689,12 +806,13 @@ mod tests {
             ("TOKENXCHANGE_NO_CACHE", "true"),
         ];
         let from_env = config_of(&[], &env);
-        assert_eq!(from_env.request.endpoint, Endpoint::Token(url("https://env/token")));
-        assert_eq!(from_env.request.client_id, "env-client");
-        assert_eq!(from_env.request.scopes, ["openid", "groups"]);
-        assert_eq!(from_env.request.connector.as_deref(), Some("env-conn"));
+        assert_eq!(from_env.exchange().request.endpoint, Endpoint::Token(url("https://env/token")));
+        assert_eq!(from_env.exchange().endpoint_source, "TOKENXCHANGE_OIDC_ENDPOINT");
+        assert_eq!(from_env.exchange().request.client_id, "env-client");
+        assert_eq!(from_env.exchange().request.scopes, ["openid", "groups"]);
+        assert_eq!(from_env.exchange().request.connector.as_deref(), Some("env-conn"));
         assert_eq!(from_env.timeout, Duration::from_secs(120));
-        assert_eq!(from_env.request.audiences, ["a", "b"]);
+        assert_eq!(from_env.exchange().request.audiences, ["a", "b"]);
         assert!(from_env.verbose);
 
         let from_flags = config_of(
@@ -712,20 +830,20 @@ mod tests {
             ],
             &env,
         );
-        assert_eq!(from_flags.request.endpoint, Endpoint::Issuer(url("https://flag")));
-        assert_eq!(from_flags.request.client_id, "flag-client");
-        assert_eq!(from_flags.request.scopes, ["openid"]);
-        assert_eq!(from_flags.request.audiences, ["c"]);
+        assert_eq!(from_flags.exchange().request.endpoint, Endpoint::Issuer(url("https://flag")));
+        assert_eq!(from_flags.exchange().request.client_id, "flag-client");
+        assert_eq!(from_flags.exchange().request.scopes, ["openid"]);
+        assert_eq!(from_flags.exchange().request.audiences, ["c"]);
         assert_eq!(from_flags.timeout, Duration::from_secs(3));
     }
 
     #[test]
     fn secret_file_from_environment_loses_to_secret_flag() {
         let env = [("TOKENXCHANGE_CLIENT_SECRET_FILE", "/s")];
-        assert_eq!(config_of(&BASE, &env).client_secret, ClientSecret::File("/s".into()));
+        assert_eq!(config_of(&BASE, &env).exchange().client_secret, ClientSecret::File("/s".into()));
         let mut args = BASE.to_vec();
         args.extend(["--client-secret", "x"]);
-        assert_eq!(config_of(&args, &env).client_secret, ClientSecret::Value(Secret::new("x")));
+        assert_eq!(config_of(&args, &env).exchange().client_secret, ClientSecret::Value(Secret::new("x")));
     }
 
     #[test]
@@ -760,7 +878,7 @@ mod tests {
     #[test]
     fn loopback_http_is_allowed() {
         let config = config_of(&["--oidc-endpoint", "http://127.0.0.1:5556/dex/token", "--client-id", "a"], &[]);
-        assert_eq!(config.request.endpoint, Endpoint::Token(url("http://127.0.0.1:5556/dex/token")));
+        assert_eq!(config.exchange().request.endpoint, Endpoint::Token(url("http://127.0.0.1:5556/dex/token")));
     }
 
     #[test]
@@ -768,8 +886,8 @@ mod tests {
         let mut args = BASE.to_vec();
         args.extend(["--subject-token-type", "jwt", "--requested-token-type", "urn:example:custom"]);
         let config = config_of(&args, &[]);
-        assert_eq!(config.request.subject_token_type, "urn:ietf:params:oauth:token-type:jwt");
-        assert_eq!(config.request.requested_token_type, "urn:example:custom");
+        assert_eq!(config.exchange().request.subject_token_type, "urn:ietf:params:oauth:token-type:jwt");
+        assert_eq!(config.exchange().request.requested_token_type, "urn:example:custom");
     }
 
     #[test]
@@ -802,17 +920,45 @@ mod tests {
         assert!(usage_error(&["install"], &[]).starts_with("usage: tokenxchange install"));
         assert_eq!(
             usage_error(&["install", "--timeout=bogus", "--client-id=x", "/opt/bin"], &[]),
-            "--timeout belongs to get-token, not install (see --help)"
+            "--timeout belongs to get-token and inspect, not install (see --help)"
         );
         assert_eq!(
             usage_error(&["clean", "--no-cache"], &[]),
-            "--no-cache belongs to get-token, not clean (see --help)"
+            "--no-cache belongs to get-token and inspect, not clean (see --help)"
         );
         assert_eq!(
             usage_error(&["install", "--cache-dir=/c", "/opt/bin"], &[]),
-            "--cache-dir belongs to get-token and clean, not install (see --help)"
+            "--cache-dir belongs to get-token, inspect and clean, not install (see --help)"
         );
         assert!(matches!(parse_with(&["install", "-v", "/opt"], &[]), Ok(Command::Install { verbose: true, .. })));
+        assert_eq!(
+            usage_error(&["--username-claim", "sub", "--oidc-endpoint=https://d/token", "--client-id=a"], &[]),
+            "--username-claim belongs to inspect, not get-token (see --help)"
+        );
+        assert_eq!(usage_error(&["inspect", "-o", "yaml"], &[]), "invalid -o 'yaml': use text or json");
+        match parse_with(&["inspect", "--direct", "-o", "json"], &[]) {
+            Ok(Command::Inspect(config, inspect)) => {
+                assert!(config.exchange.is_none());
+                assert_eq!(
+                    inspect,
+                    Inspect { username_claim: "sub".into(), username_prefix: String::new(), json: true }
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_with(
+            &["inspect", "--oidc-endpoint=https://d/token", "--client-id=a"],
+            &[("TOKENXCHANGE_ISSUER", "")],
+        ) {
+            Ok(Command::Inspect(config, inspect)) => {
+                assert_eq!(config.exchange().endpoint_source, "--oidc-endpoint");
+                assert_eq!(
+                    inspect,
+                    Inspect { username_claim: "name".into(), username_prefix: "oidc:".into(), json: false }
+                );
+            }
+            other => panic!("{other:?}"),
+        }
         match parse_with(&["clean"], &[("HOME", "/home/argocd")]) {
             Ok(Command::Clean { cache_dir, verbose: false }) => {
                 assert_eq!(cache_dir, PathBuf::from("/home/argocd/.kube/cache/tokenxchange"))
@@ -842,11 +988,12 @@ mod tests {
         let info = r#"{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","spec":{"interactive":false,"cluster":{"server":"https://a","config":{"audience":"aud-a","connectorID":"c-a","clientID":"id-a","scopes":["openid","groups"],"issuer":"https://dex-a"}}}}"#;
         let config = config_of(&BASE, &[("KUBERNETES_EXEC_INFO", info)]);
         assert_eq!(config.api_version, "client.authentication.k8s.io/v1beta1");
-        assert_eq!(config.request.audiences, ["aud-a"]);
-        assert_eq!(config.request.connector.as_deref(), Some("c-a"));
-        assert_eq!(config.request.client_id, "id-a");
-        assert_eq!(config.request.scopes, ["openid", "groups"]);
-        assert_eq!(config.request.endpoint, Endpoint::Issuer(url("https://dex-a")));
+        assert_eq!(config.exchange().request.audiences, ["aud-a"]);
+        assert_eq!(config.exchange().request.connector.as_deref(), Some("c-a"));
+        assert_eq!(config.exchange().request.client_id, "id-a");
+        assert_eq!(config.exchange().request.scopes, ["openid", "groups"]);
+        assert_eq!(config.exchange().request.endpoint, Endpoint::Issuer(url("https://dex-a")));
+        assert_eq!(config.exchange().endpoint_source, "the cluster's exec config (issuer)");
         assert!(config.cluster.as_deref().unwrap().contains("\"server\":\"https://a\""));
 
         // the cluster layer beats flags and variables; tokenEndpoint replaces an --issuer
@@ -854,9 +1001,9 @@ mod tests {
         let env =
             [("KUBERNETES_EXEC_INFO", info), ("TOKENXCHANGE_CLIENT_ID", "env-id"), ("TOKENXCHANGE_SCOPES", "email")];
         let config = config_of(&["--issuer=https://flag-issuer", "--client-id=flag-id", "--no-cache"], &env);
-        assert_eq!(config.request.endpoint, Endpoint::Token(url("https://dex-b/token")));
-        assert_eq!(config.request.client_id, "id-b");
-        assert_eq!(config.request.scopes, ["openid", "groups"]);
+        assert_eq!(config.exchange().request.endpoint, Endpoint::Token(url("https://dex-b/token")));
+        assert_eq!(config.exchange().request.client_id, "id-b");
+        assert_eq!(config.exchange().request.scopes, ["openid", "groups"]);
         let both = r#"{"spec":{"cluster":{"config":{"tokenEndpoint":"https://a/token","issuer":"https://a"}}}}"#;
         assert!(usage_error(&BASE, &[("KUBERNETES_EXEC_INFO", both)]).contains("exclude each other"));
 

@@ -16,6 +16,7 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_SUBJECT_TOKEN: u8 = 3;
 pub const EXIT_REFUSED: u8 = 4;
 pub const EXIT_TRANSIENT: u8 = 5;
+pub const EXIT_USERNAME: u8 = 6;
 
 #[derive(Debug)]
 pub enum Error {
@@ -41,6 +42,9 @@ pub enum Error {
     BadResponse { url: String, status: u16, reason: String },
     /// Anything else at run time (writing stdout, `install`, `clean`).
     Runtime(String),
+    /// `inspect`: the token was issued, but the target API server could not derive a
+    /// username from it.
+    Username(String),
 }
 
 /// Why a request got no HTTP answer. Control flow matches on these; the words are in
@@ -94,6 +98,7 @@ impl Error {
                 EXIT_TRANSIENT
             }
             Error::BadResponse { .. } | Error::Runtime(_) => EXIT_RUNTIME,
+            Error::Username(_) => EXIT_USERNAME,
         }
     }
 
@@ -142,7 +147,7 @@ impl fmt::Display for Error {
             Error::BadResponse { url, status, reason } => {
                 write!(f, "unusable answer from {url} (HTTP {status}): {reason}")
             }
-            Error::Runtime(msg) => write!(f, "{msg}"),
+            Error::Runtime(msg) | Error::Username(msg) => write!(f, "{msg}"),
         }
     }
 }

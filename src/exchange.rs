@@ -5,20 +5,21 @@
 //! Request building, answer interpretation and expiry arithmetic are pure and take `now`
 //! as an argument; [`fetch`] and the functions it calls touch the network, through `http`.
 
+use std::cell::RefCell;
 use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use miniserde::json::{self, Number, Object, Value};
+use miniserde::json::Value;
 
 use crate::cache::Cache;
+use crate::claims;
 use crate::error::{Error, NetFailure};
-use crate::exec_credential::{Credential, rfc3339};
+use crate::exec_credential::Credential;
 use crate::form;
 use crate::http;
 use crate::proxy;
 use crate::redact;
+use crate::time::rfc3339;
 use crate::tls;
 use crate::token::Secret;
 use crate::url::Url;
@@ -51,6 +52,19 @@ pub struct Request {
     pub retries: u32,
 }
 
+/// What one [`fetch`] did, for `inspect` and `-v`: the last attempt wins.
+#[derive(Debug, Default)]
+pub struct Trace {
+    /// The token endpoint used, and where it came from when not given.
+    pub endpoint: Option<(Url, &'static str)>,
+    pub route: Option<proxy::Route>,
+    pub status: Option<u16>,
+    pub tls_version: Option<&'static str>,
+    pub elapsed: Option<Duration>,
+    /// The server's clock, from its `Date` header.
+    pub server_date: Option<i64>,
+}
+
 /// The form fields, in the documented order.
 pub fn request_body(request: &Request, subject: &Secret) -> String {
     let scope = request.scopes.join(" ");
@@ -77,6 +91,7 @@ pub fn request_body(request: &Request, subject: &Secret) -> String {
 /// look again), else from discovery (then remembered). A remembered endpoint that fails
 /// in any way but an OAuth refusal is discovered again, once; when discovery names the
 /// same URL, the first error stands.
+#[allow(clippy::too_many_arguments)]
 pub fn fetch(
     request: &Request,
     client_secret: &Secret,
@@ -85,16 +100,24 @@ pub fn fetch(
     cache: Option<&Cache>,
     deadline: Instant,
     now: &dyn Fn() -> i64,
+    trace: &RefCell<Trace>,
 ) -> Result<Credential, Error> {
     let tls = tls::client(tls)?;
     let proxies = proxy::Env::from_process()?;
-    let client_for = |url: &Url| http::client(&tls, proxy::for_url(url, &proxies)?.as_deref());
+    let client_for = |url: &Url| {
+        let route = proxy::route(url, &proxies)?;
+        let client = http::client(&tls, route.proxy.as_deref());
+        trace.borrow_mut().route = Some(route);
+        client
+    };
     let authorization = Secret::new(form::basic_auth(&request.client_id, client_secret.expose()));
     let body = request_body(request, subject);
-    let exchange_at =
-        |url: &Url, deadline: Instant| exchange(&client_for(url)?, url, request, &authorization, &body, deadline, now);
+    let exchange_at = |url: &Url, source: &'static str, deadline: Instant| {
+        trace.borrow_mut().endpoint = Some((url.clone(), source));
+        exchange(&client_for(url)?, url, request, &authorization, &body, deadline, now, trace)
+    };
     let issuer = match &request.endpoint {
-        Endpoint::Token(url) => return exchange_at(url, deadline),
+        Endpoint::Token(url) => return exchange_at(url, "given", deadline),
         Endpoint::Issuer(issuer) => issuer,
     };
     let discover_at = |deadline: Instant| -> Result<Url, Error> {
@@ -106,10 +129,10 @@ pub fn fetch(
         Ok(found)
     };
     let Some(remembered) = cache.and_then(|cache| cache.read_endpoint(issuer, request.allow_insecure_http)) else {
-        return exchange_at(&discover_at(deadline)?, deadline);
+        return exchange_at(&discover_at(deadline)?, "discovered", deadline);
     };
     let half = Instant::now() + deadline.saturating_duration_since(Instant::now()) / 2;
-    match exchange_at(&remembered, half) {
+    match exchange_at(&remembered, "remembered from an earlier discovery", half) {
         Err(err) if is_stale(&err) => {
             verbose!("remembered token endpoint {remembered} failed ({err}); discovering again");
             let found = discover_at(deadline)?;
@@ -117,7 +140,7 @@ pub fn fetch(
                 verbose!("discovery names the same token endpoint");
                 return Err(err);
             }
-            exchange_at(&found, deadline)
+            exchange_at(&found, "discovered", deadline)
         }
         result => result,
     }
@@ -137,11 +160,13 @@ fn is_stale(err: &Error) -> bool {
         | Error::Usage(_)
         | Error::ConfigFile { .. }
         | Error::SubjectToken { .. }
-        | Error::Runtime(_) => false,
+        | Error::Runtime(_)
+        | Error::Username(_) => false,
     }
 }
 
 /// POSTs the exchange to `url`, retrying transient failures, and reads the answer.
+#[allow(clippy::too_many_arguments)]
 fn exchange(
     client: &http::Client,
     url: &Url,
@@ -150,11 +175,18 @@ fn exchange(
     body: &str,
     deadline: Instant,
     now: &dyn Fn() -> i64,
+    trace: &RefCell<Trace>,
 ) -> Result<Credential, Error> {
     retry(url, deadline, request.retries, |attempt, timeout| {
         verbose!("POST {url} (attempt {attempt}, timeout {} ms)", timeout.as_millis());
         let started = Instant::now();
-        let response = http::post_form(client, url, authorization, body, timeout)?;
+        let result = http::post_form(client, url, authorization, body, timeout);
+        let mut seen = trace.borrow_mut();
+        seen.elapsed = Some(started.elapsed());
+        seen.tls_version = client.tls_version();
+        let response = result?;
+        (seen.status, seen.server_date) = (Some(response.status), response.date);
+        drop(seen);
         verbose!("HTTP {} from {url} in {} ms", response.status, started.elapsed().as_millis());
         interpret(url, &response, &request.requested_token_type, now())
     })
@@ -172,7 +204,7 @@ fn discover(client: &http::Client, url: &Url, request: &Request, deadline: Insta
     })?;
     let bad =
         |reason: &str| Error::BadResponse { url: url.to_string(), status: response.status, reason: reason.into() };
-    let document = object(&response.body).ok_or_else(|| bad("discovery document is not a JSON object"))?;
+    let document = claims::object(&response.body).ok_or_else(|| bad("discovery document is not a JSON object"))?;
     let endpoint = match document.get("token_endpoint") {
         Some(Value::String(endpoint)) if !endpoint.is_empty() => endpoint,
         _ => return Err(bad("discovery document has no token_endpoint")),
@@ -191,7 +223,7 @@ pub fn interpret(url: &Url, response: &http::Response, requested_type: &str, now
     }
     let bad = |reason: String| Error::BadResponse { url: url.to_string(), status, reason };
     let length = response.body.len();
-    let Some(answer) = object(&response.body) else {
+    let Some(answer) = claims::object(&response.body) else {
         return Err(bad(format!("not JSON ({length} bytes, not shown)")));
     };
     let token = match answer.get("access_token") {
@@ -215,8 +247,8 @@ pub fn interpret(url: &Url, response: &http::Response, requested_type: &str, now
         }
         Some(_) => return Err(bad("issued_token_type is not a string".into())),
     }
-    let expires_in = answer.get("expires_in").and_then(integer);
-    let expires_at = expiration(now, expires_in, jwt_exp(token.expose()));
+    let expires_in = answer.get("expires_in").and_then(claims::integer);
+    let expires_at = expiration(now, expires_in, claims::exp(token.expose()));
     verbose!(
         "issued token {} (expires_in {}, expirationTimestamp {})",
         token.fingerprint(),
@@ -244,14 +276,6 @@ pub fn expiration(now: i64, expires_in: Option<i64>, jwt_exp: Option<i64>) -> Op
     let lifetime = end.saturating_sub(now).max(0);
     let margin = (lifetime / 10).min(60);
     Some((end - margin).max(now))
-}
-
-/// The `exp` claim of a JWT, decoded without verifying anything.
-pub fn jwt_exp(token: &str) -> Option<i64> {
-    let mut parts = token.split('.');
-    let (_header, payload) = (parts.next()?, parts.next()?);
-    let payload = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    object(&payload)?.get("exp").and_then(integer)
 }
 
 /// Runs `attempt` until it succeeds, fails for good, runs out of `retries` or would pass
@@ -302,7 +326,7 @@ fn jitter(max: Duration) -> Duration {
 /// An error for a non-2xx answer: OAuth errors, refusals and transient statuses. Every
 /// echoed field is redacted and escaped.
 fn status_error(url: &Url, status: u16, response: &http::Response) -> Error {
-    let oauth = object(&response.body).and_then(|body| match body.get("error") {
+    let oauth = claims::object(&response.body).and_then(|body| match body.get("error") {
         Some(Value::String(error)) if !error.is_empty() => {
             let description = match body.get("error_description") {
                 Some(Value::String(d)) if !d.is_empty() => Some(redact::echo(d.as_bytes(), 300)),
@@ -332,26 +356,12 @@ fn status_error(url: &Url, status: u16, response: &http::Response) -> Error {
     }
 }
 
-fn object(bytes: &[u8]) -> Option<Object> {
-    match json::from_str::<Value>(std::str::from_utf8(bytes).ok()?).ok()? {
-        Value::Object(object) => Some(object),
-        _ => None,
-    }
-}
-
-fn integer(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(Number::U64(n)) => i64::try_from(*n).ok(),
-        Value::Number(Number::I64(n)) => Some(*n),
-        Value::Number(Number::F64(n)) if n.is_finite() => Some(*n as i64),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use miniserde::json;
 
     const NOW: i64 = 1_795_860_000;
     const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
@@ -379,7 +389,7 @@ mod tests {
     }
 
     fn answer(status: u16, body: &str) -> http::Response {
-        http::Response { status, body: body.as_bytes().to_vec(), retry_after: None }
+        http::Response { status, body: body.as_bytes().to_vec(), retry_after: None, date: None }
     }
 
     fn check_error(response: http::Response, expected: &str, code: u8) {
@@ -422,15 +432,6 @@ mod tests {
         // expires_in 0 means unknown
         assert_eq!(expiration(NOW, Some(0), None), None);
         assert_eq!(expiration(NOW, None, None), None);
-    }
-
-    #[test]
-    fn jwt_payload_decoding() {
-        assert_eq!(jwt_exp(&jwt(r#"{"iss":"x","exp":1795863600}"#)), Some(1_795_863_600));
-        assert_eq!(jwt_exp(&jwt(r#"{"exp":1795863600.5}"#)), Some(1_795_863_600));
-        assert_eq!(jwt_exp(&jwt(r#"{"iss":"x"}"#)), None);
-        assert_eq!(jwt_exp("opaque-token"), None);
-        assert_eq!(jwt_exp("a.!!!.c"), None);
     }
 
     #[test]

@@ -2,41 +2,48 @@
 //! serve a fresh credential from the cache, else exchange, one run per key at a time
 //! across processes, and render the ExecCredential.
 
+use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cache::{self, Cache, Part};
-use crate::cli::Config;
+use crate::claims;
+use crate::cli::{Config, Exchange};
 use crate::error::Error;
 use crate::exchange::{self, Endpoint};
-use crate::exec_credential::{self, Credential, rfc3339};
+use crate::exec_credential::{self, Credential};
+use crate::time::rfc3339;
 use crate::token::{self, Secret, hex_sha256};
 
 /// The ExecCredential document for this run, with its newline.
 pub fn run(config: &Config, started: Instant) -> Result<String, Error> {
-    let credential = credential(config, started + config.timeout)?;
+    let credential = match &config.exchange {
+        Some(exchange) => credential(config, exchange, started + config.timeout)?,
+        None => direct(&token::read_subject(&config.token_file)?, &config.token_file, unix_now())?,
+    };
     let expiration = credential.expires_at.map(rfc3339);
     Ok(exec_credential::render(config.api_version, &credential.token, expiration.as_deref()) + "\n")
 }
 
 /// The credential: from the cache when a fresh one is there, else from the identity
 /// provider under the per-key lock.
-fn credential(config: &Config, deadline: Instant) -> Result<Credential, Error> {
-    if config.tls.insecure_skip_verify {
+fn credential(config: &Config, exchange: &Exchange, deadline: Instant) -> Result<Credential, Error> {
+    if exchange.tls.insecure_skip_verify {
         eprintln!(
             "tokenxchange: warning: --insecure-skip-tls-verify: the identity provider's certificate is not checked"
         );
     }
     let subject = token::read_subject(&config.token_file)?;
-    let client_secret = config.client_secret.read()?;
+    let client_secret = exchange.client_secret.read()?;
     verbose!("subject token {} from {}", subject.fingerprint(), config.token_file.display());
+    let trace = Default::default();
     let fetch = |cache: Option<&Cache>| {
-        exchange::fetch(&config.request, &client_secret, &subject, &config.tls, cache, deadline, &unix_now)
+        exchange::fetch(&exchange.request, &client_secret, &subject, &exchange.tls, cache, deadline, &unix_now, &trace)
     };
 
     let Some(cache) = config.cache_dir.as_deref().and_then(Cache::open) else {
         return fetch(None);
     };
-    let key = key(config, &client_secret, &subject);
+    let key = key(config, exchange, &client_secret, &subject);
     if config.force_refresh {
         verbose!("cache refresh {}: --force-refresh", cache::short(&key));
     } else {
@@ -61,8 +68,8 @@ fn credential(config: &Config, deadline: Instant) -> Result<Credential, Error> {
 /// Everything that changes the issued token: endpoint or issuer, client, a hash of the
 /// secret, connector, scopes and audiences as sets, token types, the cluster client-go
 /// named, and a hash of the subject token (a rotated token never gets an old credential).
-fn key(config: &Config, client_secret: &Secret, subject: &Secret) -> String {
-    let request = &config.request;
+fn key(config: &Config, exchange: &Exchange, client_secret: &Secret, subject: &Secret) -> String {
+    let request = &exchange.request;
     let (kind, url) = match &request.endpoint {
         Endpoint::Token(url) => ("token-endpoint", url),
         Endpoint::Issuer(url) => ("issuer", url),
@@ -83,12 +90,29 @@ fn key(config: &Config, client_secret: &Secret, subject: &Secret) -> String {
     ])
 }
 
+/// `--direct`: the subject token itself, valid until its `exp` less the usual margin.
+/// Nothing is sent anywhere and nothing is cached.
+pub fn direct(subject: &Secret, path: &Path, now: i64) -> Result<Credential, Error> {
+    let bad = |reason: String| Error::SubjectToken { path: path.into(), reason };
+    let claims = claims::of(subject.expose())
+        .ok_or_else(|| bad("with --direct it must be a JWT (header.payload.signature), and it is not".into()))?;
+    let exp = claims
+        .get("exp")
+        .and_then(claims::integer)
+        .ok_or_else(|| bad("with --direct it must carry an exp claim, and it has none".into()))?;
+    if exp <= now {
+        return Err(bad(format!("it expired at {}", rfc3339(exp))));
+    }
+    verbose!("--direct: subject token {} until {}", subject.fingerprint(), rfc3339(exp));
+    Ok(Credential { token: subject.clone(), expires_at: exchange::expiration(now, None, Some(exp)) })
+}
+
 fn cache_hit(key: &str, hit: Credential) -> Credential {
     let until = hit.expires_at.map_or("?".into(), rfc3339);
     verbose!("cache hit {}: token {} until {until}", cache::short(key), hit.token.fingerprint());
     hit
 }
 
-fn unix_now() -> i64 {
+pub fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }

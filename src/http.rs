@@ -29,6 +29,8 @@ pub struct Response {
     pub body: Vec<u8>,
     /// `Retry-After` in seconds, when the server sent one.
     pub retry_after: Option<Duration>,
+    /// The server's `Date` header, in Unix seconds.
+    pub date: Option<i64>,
 }
 
 /// An agent for one URL: its TLS settings and the proxy chosen for it.
@@ -37,6 +39,14 @@ pub struct Client {
     /// The proxy, user info masked, for messages.
     proxy: Option<String>,
     given_ca: bool,
+    tls_version: tls::VersionSlot,
+}
+
+impl Client {
+    /// The TLS version of the last connection, once its handshake is done.
+    pub fn tls_version(&self) -> Option<&'static str> {
+        *self.tls_version.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Builds a client: TLS as configured (see `tls`), and the proxy the caller chose
@@ -59,14 +69,16 @@ pub fn client(tls: &tls::Client, proxy: Option<&str>) -> Result<Client, Error> {
         .accept("application/json")
         .max_idle_connections(0)
         .build();
+    let tls_version = tls::VersionSlot::default();
     let connector =
         ().chain(ConnectProxyConnector::default())
             .chain(TcpConnector::default())
-            .chain(tls::TlsConnector(tls.config.clone()));
+            .chain(tls::TlsConnector { config: tls.config.clone(), version: tls_version.clone() });
     Ok(Client {
         agent: ureq::Agent::with_parts(config, connector, DefaultResolver::default()),
         proxy: proxy.map(|(_, masked)| masked),
         given_ca: tls.given_ca,
+        tls_version,
     })
 }
 
@@ -102,12 +114,11 @@ fn finish(
 ) -> Result<Response, Error> {
     let mut response = result.map_err(|err| failure(client, url, err))?;
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let retry_after = header("retry-after")
+        .and_then(|v| v.parse::<u64>().ok())
         .map(|secs| Duration::from_secs(secs.min(MAX_RETRY_AFTER)));
+    let date = header("date").and_then(crate::time::http_date);
     let body = match response.body_mut().with_config().limit(MAX_BODY).read_to_vec() {
         Ok(body) => body,
         // An oversized error page still tells the status; an oversized success is unusable.
@@ -123,7 +134,7 @@ fn finish(
         }
         Err(err) => return Err(failure(client, url, err)),
     };
-    Ok(Response { status, body, retry_after })
+    Ok(Response { status, body, retry_after, date })
 }
 
 /// Sorts a failure without an HTTP answer into its kind, naming the proxy when one was used.

@@ -11,6 +11,7 @@ use std::time::Instant;
 #[macro_use]
 mod redact;
 mod cache;
+mod claims;
 mod cli;
 mod error;
 mod exchange;
@@ -18,9 +19,11 @@ mod exec_credential;
 mod form;
 mod get_token;
 mod http;
+mod inspect;
 mod install;
 mod proxy;
 mod stdout;
+mod time;
 mod tls;
 mod token;
 mod url;
@@ -55,6 +58,12 @@ fn run() -> Result<String, Error> {
         Command::GetToken(config) => {
             redact::set_verbose(config.verbose);
             get_token::run(&config, started)
+        }
+        Command::Inspect(config, options) => {
+            redact::set_verbose(config.verbose);
+            let (report, outcome) = inspect::run(&config, &options, started);
+            stdout::write(&report)?;
+            outcome.map(|()| String::new())
         }
     }
 }

@@ -46,30 +46,40 @@ impl Env {
     }
 }
 
-/// The proxy URL (`http://[user:pass@]host:port`) for `url`, or `None` for a direct
-/// connection. Plain `http://` to a loopback host is never proxied: it is allowed in clear
-/// only because it stays on this machine. A proxy value that is not a usable
+/// How a request travels: through `proxy` (`http://[user:pass@]host:port`, unmasked: for
+/// the agent only) or direct, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub proxy: Option<String>,
+    /// In words, for `-v` and `inspect`: the variable used, or why none is.
+    pub why: String,
+}
+
+/// The route for `url`. Plain `http://` to a loopback host is never proxied: it is allowed
+/// in clear only because it stays on this machine. A proxy value that is not a usable
 /// `http://[user:pass@]host[:port]` is a usage error naming its variable.
-pub fn for_url(url: &Url, env: &Env) -> Result<Option<String>, Error> {
+pub fn route(url: &Url, env: &Env) -> Result<Route, Error> {
     let host = url.host();
+    let direct = |why: String| {
+        verbose!("no proxy for {host}: {why}");
+        Ok(Route { proxy: None, why })
+    };
     let proxy = match url.transport() {
         Transport::Https => env.https_proxy.as_ref().or(env.all_proxy.as_ref()),
-        Transport::LoopbackHttp => None,
+        Transport::LoopbackHttp => return direct("plain http:// to this machine is never proxied".into()),
         Transport::InsecureHttp => env.http_proxy.as_ref().or(env.all_proxy.as_ref()),
     };
     let Some((name, proxy)) = proxy else {
-        verbose!("no proxy for {host}: no proxy variable applies");
-        return Ok(None);
+        return direct("no proxy variable applies".into());
     };
     if let Some(entry) = env.no_proxy.as_deref().and_then(|list| bypass(list, host, url.port())) {
-        verbose!("no proxy for {host}: NO_PROXY entry '{}'", redact::echo(entry.as_bytes(), 100));
-        return Ok(None);
+        return direct(format!("NO_PROXY entry '{}'", redact::echo(entry.as_bytes(), 100)));
     }
     let proxy = proxy.trim();
     let proxy = if proxy.contains("://") { proxy.to_string() } else { format!("http://{proxy}") };
     check(&proxy).map_err(|why| Error::Usage(format!("invalid {name} '{}': {why}", masked(&proxy))))?;
-    verbose!("using proxy {} for {host}", masked(&proxy));
-    Ok(Some(proxy))
+    verbose!("using proxy {} for {host} ({name})", masked(&proxy));
+    Ok(Route { why: format!("{} from {name}", masked(&proxy)), proxy: Some(proxy) })
 }
 
 /// Whether `proxy` is `http://[user:pass@]host[:port][/]`.
@@ -169,7 +179,7 @@ mod tests {
 
     fn for_text(url: &str, env: &Env) -> Option<String> {
         let url = Url::parse(url, true, "--oidc-endpoint").unwrap();
-        for_url(&url, env).unwrap()
+        route(&url, env).unwrap().proxy
     }
 
     #[test]
@@ -232,7 +242,7 @@ mod tests {
             ("socks5://proxy:1080", "only http:// proxies"),
         ] {
             let env = Env { https_proxy: Some(("https_proxy", value.into())), ..Env::default() };
-            let err = for_url(&url, &env).unwrap_err();
+            let err = route(&url, &env).unwrap_err();
             assert_eq!(err.exit_code(), 2);
             assert!(err.to_string().starts_with("invalid https_proxy '"), "{err}");
             assert!(err.to_string().contains(why), "{err}");

@@ -78,15 +78,16 @@ pub fn client(settings: &Settings) -> Result<Client, Error> {
         .with_safe_default_protocol_versions()
         .map_err(|err| Error::Runtime(format!("TLS setup failed: {err}")))?;
     let given_ca = !settings.ca_files.is_empty() || !settings.ca_data.is_empty();
-    let builder = if settings.insecure_skip_verify {
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+    let verifier = if settings.insecure_skip_verify {
+        Verifier { webpki: None, pinned: Vec::new(), provider }
     } else {
         let (roots, pinned) = roots(settings)?;
         let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()
             .map_err(|err| Error::Runtime(format!("TLS setup failed: {err}")))?;
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(Verifier { webpki, pinned, provider }))
+        Verifier { webpki: Some(webpki), pinned, provider }
     };
+    let builder = builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier));
     let config = match client_identity(settings)? {
         Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|err| match &settings.client_key {
             Some(PemSource::File(path)) => {
@@ -172,7 +173,7 @@ fn roots(settings: &Settings) -> Result<(RootCertStore, Vec<CertificateDer<'stat
     let mut store = RootCertStore::empty();
     let mut given = Vec::new();
     if settings.ca_files.is_empty() && settings.ca_data.is_empty() {
-        for pem in system_bundles() {
+        for (_, pem) in system_bundles() {
             add_pem(&mut store, &mut given, &pem);
         }
         store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -193,19 +194,58 @@ fn roots(settings: &Settings) -> Result<(RootCertStore, Vec<CertificateDer<'stat
     Ok((store, given))
 }
 
-/// `SSL_CERT_FILE`, else the files of `SSL_CERT_DIR`, else the first distribution bundle.
-/// Unreadable entries are skipped: the bundled roots still apply.
-fn system_bundles() -> Vec<Vec<u8>> {
+/// `SSL_CERT_FILE`, else the files of `SSL_CERT_DIR`, else the first distribution bundle,
+/// each with where it was read. Unreadable entries are skipped: the bundled roots still
+/// apply.
+fn system_bundles() -> Vec<(PathBuf, Vec<u8>)> {
+    let read = |path: PathBuf| read_bounded(&path, MAX_PEM_FILE).ok().map(|pem| (path, pem));
     if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
-        return read_bounded(Path::new(&file), MAX_PEM_FILE).into_iter().collect();
+        return read(file.into()).into_iter().collect();
     }
     if let Some(dirs) = std::env::var_os("SSL_CERT_DIR") {
         return std::env::split_paths(&dirs)
             .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
-            .filter_map(|entry| read_bounded(&entry.path(), MAX_PEM_FILE).ok())
+            .filter_map(|entry| read(entry.path()))
             .collect();
     }
-    SYSTEM_BUNDLES.iter().find_map(|path| read_bounded(Path::new(path), MAX_PEM_FILE).ok()).into_iter().collect()
+    SYSTEM_BUNDLES.iter().find_map(|path| read(path.into())).into_iter().collect()
+}
+
+/// The roots a run with `settings` trusts, in words (for `inspect`): the given files
+/// with the common names of their certificates, or the system's bundles and the bundled
+/// Mozilla roots.
+pub fn trust(settings: &Settings) -> Vec<String> {
+    if settings.insecure_skip_verify {
+        return vec!["nothing: the server certificate is not verified (--insecure-skip-tls-verify)".into()];
+    }
+    let names = |pem: &[u8]| -> String {
+        let names: Vec<String> = CertificateDer::pem_slice_iter(pem)
+            .flatten()
+            .map(|cert| common_name(&cert).map_or("(no common name)".into(), |cn| format!("CN={cn}")))
+            .collect();
+        if names.is_empty() { "no certificate".into() } else { names.join("; ") }
+    };
+    let mut out = Vec::new();
+    for path in &settings.ca_files {
+        match read_config_file("certificate authority", path) {
+            Ok(pem) => out.push(format!("{}: {}", path.display(), names(&pem))),
+            Err(err) => out.push(err.to_string()),
+        }
+    }
+    for data in &settings.ca_data {
+        match decode_data(data, "--certificate-authority-data") {
+            Ok(pem) => out.push(format!("--certificate-authority-data: {}", names(&pem))),
+            Err(err) => out.push(err.to_string()),
+        }
+    }
+    if out.is_empty() {
+        for (path, pem) in system_bundles() {
+            let count = CertificateDer::pem_slice_iter(&pem).flatten().count();
+            out.push(format!("{}: {count} certificates", path.display()));
+        }
+        out.push(format!("{} bundled Mozilla roots", webpki_roots::TLS_SERVER_ROOTS.len()));
+    }
+    out.into_iter().map(|line| crate::redact::echo(line.as_bytes(), 400)).collect()
 }
 
 /// Adds the certificates of `pem` as roots; returns how many were usable.
@@ -258,12 +298,14 @@ fn config_file(what: &'static str, path: &Path, reason: &str) -> Error {
 }
 
 /// webpki's verification, except for a server certificate that is byte for byte one of
-/// the given roots: that one is accepted after checking the host name and the validity
-/// period, as Go's crypto/x509 and curl do. It is how a self-signed certificate (often
-/// `CA:TRUE`, the `openssl req -x509` default) is trusted by giving it as the CA.
+/// the roots read from PEM: that one is accepted after checking the host name and the
+/// validity period, as Go's crypto/x509 and curl do. It is how a self-signed certificate
+/// (often `CA:TRUE`, the `openssl req -x509` default) is trusted by giving it as the CA.
+/// Without `webpki` (`--insecure-skip-tls-verify`) any certificate is accepted. Handshake
+/// signatures are always checked with the provider's algorithms.
 #[derive(Debug)]
 struct Verifier {
-    webpki: Arc<WebPkiServerVerifier>,
+    webpki: Option<Arc<WebPkiServerVerifier>>,
     pinned: Vec<CertificateDer<'static>>,
     provider: Arc<CryptoProvider>,
 }
@@ -277,8 +319,9 @@ impl ServerCertVerifier for Verifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(webpki) = &self.webpki else { return Ok(ServerCertVerified::assertion()) };
         if !self.pinned.iter().any(|given| given.as_ref() == end_entity.as_ref()) {
-            return self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now);
+            return webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now);
         }
         let invalid = |err: CertificateError| rustls::Error::InvalidCertificate(err);
         let cert = webpki::EndEntityCert::try_from(end_entity).map_err(|_| invalid(CertificateError::BadEncoding))?;
@@ -317,8 +360,8 @@ impl ServerCertVerifier for Verifier {
     }
 }
 
-/// `notBefore` and `notAfter` of a DER certificate, in Unix seconds.
-fn validity(der: &[u8]) -> Option<(i64, i64)> {
+/// `validity` and `subject` of a DER certificate's `tbsCertificate` (RFC 5280 §4.1).
+fn validity_and_subject(der: &[u8]) -> Option<(&[u8], &[u8])> {
     let (certificate, _) = der_element(der, 0x30)?;
     let (tbs, _) = der_element(certificate, 0x30)?;
     let mut rest = tbs;
@@ -328,10 +371,33 @@ fn validity(der: &[u8]) -> Option<(i64, i64)> {
     rest = der_element(rest, 0x02)?.1; // serialNumber
     rest = der_element(rest, 0x30)?.1; // signature
     rest = der_element(rest, 0x30)?.1; // issuer
-    let (validity, _) = der_element(rest, 0x30)?;
+    let (validity, rest) = der_element(rest, 0x30)?;
+    let (subject, _) = der_element(rest, 0x30)?;
+    Some((validity, subject))
+}
+
+/// `notBefore` and `notAfter` of a DER certificate, in Unix seconds.
+fn validity(der: &[u8]) -> Option<(i64, i64)> {
+    let (validity, _) = validity_and_subject(der)?;
     let (not_before, after) = der_time(validity)?;
     let (not_after, _) = der_time(after)?;
     Some((not_before, not_after))
+}
+
+/// The first common name (OID 2.5.4.3) in a DER certificate's subject.
+fn common_name(der: &[u8]) -> Option<String> {
+    let (_, mut name) = validity_and_subject(der)?;
+    while !name.is_empty() {
+        let (set, after) = der_element(name, 0x31)?;
+        name = after;
+        let (attribute, _) = der_element(set, 0x30)?;
+        let (oid, value) = der_element(attribute, 0x06)?;
+        if oid == [0x55, 0x04, 0x03] {
+            let (text, _) = der_element(value, *value.first()?)?;
+            return Some(String::from_utf8_lossy(text).into_owned());
+        }
+    }
+    None
 }
 
 /// The content of the DER element with `tag` at the start of `input`, and what follows it.
@@ -372,19 +438,18 @@ fn der_time(input: &[u8]) -> Option<(i64, &[u8])> {
         return None;
     }
     let field = |i: usize| text[i..i + 2].parse::<i64>().ok();
-    let (month, day, hour, minute, second) = (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let (y, m) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + (153 * m + 2) / 5 + day - 1;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + hour * 3_600 + minute * 60 + second, rest))
+    Some((crate::time::unix(year, field(0)?, field(2)?, field(4)?, field(6)?, field(8)?)?, rest))
 }
+
+/// The TLS version of a connection, once its handshake is done (for `inspect`).
+pub type VersionSlot = Arc<std::sync::Mutex<Option<&'static str>>>;
 
 /// Wraps the chained transport in TLS when the URL is `https://`.
 #[derive(Debug)]
-pub struct TlsConnector(pub Arc<ClientConfig>);
+pub struct TlsConnector {
+    pub config: Arc<ClientConfig>,
+    pub version: VersionSlot,
+}
 
 impl<In: Transport> Connector<In> for TlsConnector {
     type Out = Either<In, TlsTransport>;
@@ -397,20 +462,21 @@ impl<In: Transport> Connector<In> for TlsConnector {
         let host = details.uri.host().unwrap_or_default();
         let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
         let name = ServerName::try_from(host.to_string()).map_err(|_| ureq::Error::Tls("invalid server name"))?;
-        let connection =
-            ClientConnection::new(self.0.clone(), name).map_err(|err| ureq::Error::Io(std::io::Error::other(err)))?;
+        let connection = ClientConnection::new(self.config.clone(), name)
+            .map_err(|err| ureq::Error::Io(std::io::Error::other(err)))?;
         let buffers = LazyBuffers::new(details.config.input_buffer_size(), details.config.output_buffer_size());
         let stream = StreamOwned {
             conn: connection,
             sock: TransportAdapter::new(transport.boxed(), details.current_time.clone()),
         };
-        Ok(Some(Either::B(TlsTransport { buffers, stream })))
+        Ok(Some(Either::B(TlsTransport { buffers, stream, version: self.version.clone() })))
     }
 }
 
 pub struct TlsTransport {
     buffers: LazyBuffers,
     stream: StreamOwned<ClientConnection, TransportAdapter>,
+    version: VersionSlot,
 }
 
 impl fmt::Debug for TlsTransport {
@@ -434,6 +500,14 @@ impl Transport for TlsTransport {
         self.stream.get_mut().set_timeout(timeout);
         let amount = self.stream.read(self.buffers.input_append_buf())?;
         self.buffers.input_appended(amount);
+        if let Some(version) = self.stream.conn.protocol_version() {
+            let name = match version {
+                rustls::ProtocolVersion::TLSv1_3 => "TLS 1.3",
+                rustls::ProtocolVersion::TLSv1_2 => "TLS 1.2",
+                _ => "TLS",
+            };
+            *self.version.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(name);
+        }
         Ok(amount > 0)
     }
 
@@ -443,46 +517,6 @@ impl Transport for TlsTransport {
 
     fn is_tls(&self) -> bool {
         true
-    }
-}
-
-/// `--insecure-skip-tls-verify`: accepts any certificate, still checks handshake
-/// signatures with the provider's algorithms.
-#[derive(Debug)]
-struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

@@ -43,6 +43,12 @@ struct Seen {
 impl ApiServer {
     /// Starts on 127.0.0.1 with a port chosen by the kernel and a fresh CA.
     pub fn start(config: ApiServerConfig) -> ApiServer {
+        ApiServer::start_with(vec![config])
+    }
+
+    /// Trusts several issuers, as a structured `AuthenticationConfiguration` with several
+    /// `jwt` entries does: the first whose checks pass names the user.
+    pub fn start_with(issuers: Vec<ApiServerConfig>) -> ApiServer {
         let listener = http::bind();
         let addr = listener.local_addr().expect("listener address");
         let ca = Ca::new("testkit apiserver CA");
@@ -51,7 +57,7 @@ impl ApiServer {
         let handler_seen = Arc::clone(&seen);
         let address = addr.to_string();
         let handler = move |request: &Request, w: &mut dyn Write| {
-            handle(&config, &address, &handler_seen, request, jwt::now(), w)
+            handle(&issuers, &address, &handler_seen, request, jwt::now(), w)
         };
         let server = Server::start(listener, move |tcp| http::serve_tls(tcp, Arc::clone(&tls), &handler));
         ApiServer { url: format!("https://{addr}"), ca, seen, _server: server }
@@ -79,7 +85,7 @@ impl ApiServer {
 }
 
 fn handle(
-    config: &ApiServerConfig,
+    issuers: &[ApiServerConfig],
     address: &str,
     seen: &Mutex<Seen>,
     request: &Request,
@@ -92,7 +98,8 @@ fn handle(
         seen.requests.push(format!("{} {}", request.method, request.target));
         seen.tokens.extend(token.map(String::from));
     }
-    let response = match token.and_then(|token| authenticate(config, token, now)) {
+    let user = token.and_then(|token| issuers.iter().find_map(|config| authenticate(config, token, now)));
+    let response = match user {
         None => status(401, "Unauthorized", "Unauthorized"),
         Some(username) => route(request, address, &username, now),
     };

@@ -213,6 +213,7 @@ struct State {
     requests: Mutex<Vec<Recorded>>,
     faults: Mutex<VecDeque<Fault>>,
     delay: Mutex<Duration>,
+    issued: Mutex<Vec<String>>,
 }
 
 impl Dex {
@@ -239,6 +240,7 @@ impl Dex {
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(VecDeque::new()),
             delay: Mutex::new(Duration::ZERO),
+            issued: Mutex::new(Vec::new()),
         });
         let handler_state = Arc::clone(&state);
         let handler = move |request: &Request, w: &mut dyn Write| handle(&handler_state, request, w);
@@ -279,6 +281,11 @@ impl Dex {
     /// How many requests went to the token path, with any method.
     pub fn token_requests(&self) -> usize {
         lock(&self.state.requests).iter().filter(|r| path_of(&r.path) == TOKEN_PATH).count()
+    }
+
+    /// Every token this Dex issued, in order (to prove none leaks).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.state.issued).clone()
     }
 
     /// Queues `fault` for the next token-path request (first in, first out).
@@ -374,6 +381,7 @@ fn token(state: &State, request: &Request, now: i64) -> Response {
     let scopes: Vec<&str> = field("scope").split_whitespace().collect();
     let claims = issued_claims(&state.issuer, &client.id, &subject, connector, &scopes, now, config.id_token_ttl);
     let access_token = state.dex_key.sign(&claims);
+    lock(&state.issued).push(access_token.clone());
     let mut body = format!(
         r#"{{"access_token":{},"issued_token_type":{},"token_type":"bearer""#,
         json::to_string(&access_token),
@@ -536,6 +544,7 @@ mod tests {
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(VecDeque::new()),
             delay: Mutex::new(Duration::ZERO),
+            issued: Mutex::new(Vec::new()),
         }
     }
 

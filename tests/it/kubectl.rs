@@ -9,13 +9,18 @@ use testkit::{ApiServer, ApiServerConfig, SigningKey};
 use crate::util::*;
 
 pub fn api_server(env: &Env) -> ApiServer {
-    ApiServer::start(ApiServerConfig {
+    ApiServer::start(api_server_config(env))
+}
+
+/// The target API server's settings for the test Dex: claim `name`, prefix `oidc:`.
+pub fn api_server_config(env: &Env) -> ApiServerConfig {
+    ApiServerConfig {
         issuer: env.dex.issuer(),
         client_id: CLIENT_ID.into(),
         key: SigningKey::dex(),
         username_claim: "name".into(),
         username_prefix: "oidc:".into(),
-    })
+    }
 }
 
 /// The newest kubectl here; `None`, said on stderr, when there is none (CI has one).

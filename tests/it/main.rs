@@ -2,7 +2,9 @@
 //! with a test CA) and, where installed, real kubectl. One binary, a module per topic.
 
 mod cache;
+mod direct;
 mod exchange;
+mod inspect;
 mod install;
 mod kubectl;
 mod network;
