@@ -34,9 +34,12 @@ bench: build
 dist:
 	scripts/dist
 
-## image: multi-arch container image (needs a Docker engine with buildx)
-image:
-	docker buildx build --platform linux/amd64,linux/arm64 -t $${IMAGE:-tokenxchange:dev} .
+## image: container image FROM scratch for linux/amd64 and linux/arm64 from the `make dist`
+## binaries, tagged $(IMAGE); docker buildx when it works, else buildah (PUSH=1 pushes)
+IMAGE ?= tokenxchange:dev
+PLATFORMS ?= linux/amd64,linux/arm64
+image: dist
+	IMAGE='$(IMAGE)' PLATFORMS='$(PLATFORMS)' scripts/build-image
 
 clean:
 	$(CARGO) clean
