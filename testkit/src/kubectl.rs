@@ -36,13 +36,18 @@ pub fn kubectls() -> Vec<PathBuf> {
     if versions.is_empty() { vec![kubectl] } else { versions.into_iter().map(|(_, path)| path).collect() }
 }
 
-/// The newest kubectl here; `None`, said on stderr as skipping `test`, when there is none.
-pub fn newest_kubectl(test: &str) -> Option<PathBuf> {
-    let newest = kubectls().pop();
-    if newest.is_none() {
+/// [`kubectls`]; when there is none, says on stderr that `test` is skipped.
+pub fn every_kubectl(test: &str) -> Vec<PathBuf> {
+    let found = kubectls();
+    if found.is_empty() {
         eprintln!("kubectl not found on PATH: skipping {test}");
     }
-    newest
+    found
+}
+
+/// The newest kubectl here; `None`, said on stderr as skipping `test`, when there is none.
+pub fn newest_kubectl(test: &str) -> Option<PathBuf> {
+    every_kubectl(test).pop()
 }
 
 /// `kubectl --kubeconfig KUBECONFIG auth whoami` with only HOME and PATH set; returns

@@ -23,7 +23,9 @@ pub use apiserver::{ApiServer, ApiServerConfig};
 pub use dex::{Client, ClientAuth, Dex, DexConfig, Fault, Recorded};
 pub use http::AlertServer;
 pub use jwt::{SOURCE_ISSUER, SigningKey, claim_int, claim_str, decode_payload, mint_sa_token, mint_sa_token_at};
-pub use kubectl::{Cluster, User, exec_kubeconfig, kubeconfig, kubectls, newest_kubectl, token_kubeconfig, whoami};
+pub use kubectl::{
+    Cluster, User, every_kubectl, exec_kubeconfig, kubeconfig, kubectls, newest_kubectl, token_kubeconfig, whoami,
+};
 pub use pki::{Ca, Identity};
 pub use proxy::Proxy;
 pub use temp_dir::TempDir;

@@ -7,7 +7,7 @@ use testkit::{ApiServer, ApiServerConfig, Cluster, User};
 
 use crate::util::*;
 
-pub use testkit::{newest_kubectl, whoami};
+pub use testkit::{every_kubectl, newest_kubectl, whoami};
 
 /// The API server stand-in trusting the test Dex of `env` for this client.
 pub fn api_server(env: &Env) -> ApiServer {
@@ -28,9 +28,8 @@ pub fn plugin_args(env: &Env, cache_dir: &Path) -> Vec<String> {
 
 #[test]
 fn kubectl_auth_whoami_authenticates_through_the_plugin() {
-    let kubectls = kubectls();
+    let kubectls = every_kubectl("the end-to-end test with real kubectl");
     if kubectls.is_empty() {
-        eprintln!("kubectl not found on PATH: skipping the end-to-end test with real kubectl");
         return;
     }
     let env = Env::new();

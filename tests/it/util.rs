@@ -13,7 +13,9 @@ use miniserde::json::{self, Value};
 use testkit::{Dex, DexConfig};
 
 pub use testkit::exec_kubeconfig as kubeconfig;
-pub use testkit::{TempDir, claim_int, claim_str, kubectls, now, parse_rfc3339};
+#[allow(unused_imports, reason = "a shared name for modules that list every kubectl themselves")]
+pub use testkit::kubectls;
+pub use testkit::{TempDir, claim_int, claim_str, now, parse_rfc3339};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tokenxchange");
 pub const CLIENT_ID: &str = "argocd";

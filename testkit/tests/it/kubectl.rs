@@ -3,7 +3,7 @@
 //! prefixed ServiceAccount name. Without kubectl the test says so and passes.
 
 use testkit::{
-    ApiServer, ApiServerConfig, Dex, DexConfig, SigningKey, TempDir, kubectls, mint_sa_token, newest_kubectl,
+    ApiServer, ApiServerConfig, Dex, DexConfig, SigningKey, TempDir, every_kubectl, mint_sa_token, newest_kubectl,
     token_kubeconfig, whoami,
 };
 
@@ -44,9 +44,8 @@ fn exchanged_token(dex: &Dex, dir: &TempDir) -> String {
 
 #[test]
 fn every_kubectl_prints_the_oidc_username() {
-    let kubectls = kubectls();
+    let kubectls = every_kubectl("the kubectl auth whoami check");
     if kubectls.is_empty() {
-        eprintln!("kubectl not found on PATH: skipping the kubectl auth whoami check");
         return;
     }
     let dex = Dex::start(DexConfig::default());
