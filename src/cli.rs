@@ -583,9 +583,7 @@ type Chosen<A, B> = Option<(usize, OneOf<A, B>)>;
 /// Two settings that replace each other, in layers from highest to lowest: the highest
 /// layer that sets either decides (its index is returned); setting both in one layer is a
 /// usage error.
-fn one_of<A, B, const N: usize>(
-    layers: [(Option<A>, Option<B>, &str); N],
-) -> Result<Chosen<A, B>, Error> {
+fn one_of<A, B, const N: usize>(layers: [(Option<A>, Option<B>, &str); N]) -> Result<Chosen<A, B>, Error> {
     for (index, (first, second, names)) in layers.into_iter().enumerate() {
         match (first, second) {
             (Some(_), Some(_)) => return Err(Error::Usage(format!("{names} exclude each other; keep one"))),

@@ -4,11 +4,11 @@
 //! v1alpha1, and minimal discovery. It stores nothing but what it saw.
 
 use std::io::{self, Write};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use miniserde::json::{self, Object, Value};
 
-use crate::http::{self, After, Request, Response, Server};
+use crate::http::{self, After, Request, Response, Server, lock};
 use crate::jwt::{self, SigningKey, array, object, string};
 use crate::pki::{self, Ca};
 
@@ -24,6 +24,20 @@ pub struct ApiServerConfig {
     pub key: SigningKey,
     pub username_claim: String,
     pub username_prefix: String,
+}
+
+impl ApiServerConfig {
+    /// Trusting the test Dex's key for `issuer` and `client_id`, with the username from the
+    /// `name` claim prefixed `oidc:` (the flags the demo and the tests use).
+    pub fn new(issuer: &str, client_id: &str) -> ApiServerConfig {
+        ApiServerConfig {
+            issuer: issuer.into(),
+            client_id: client_id.into(),
+            key: SigningKey::dex(),
+            username_claim: "name".into(),
+            username_prefix: "oidc:".into(),
+        }
+    }
 }
 
 /// A running API server stand-in; dropping it stops the server.
@@ -57,7 +71,7 @@ impl ApiServer {
         let handler_seen = Arc::clone(&seen);
         let address = addr.to_string();
         let handler = move |request: &Request, w: &mut dyn Write| {
-            handle(&issuers, &address, &handler_seen, request, jwt::now(), w)
+            handle(&issuers, &address, &handler_seen, request, crate::time::now(), w)
         };
         let server = Server::start(listener, move |tcp| http::serve_tls(tcp, Arc::clone(&tls), &handler));
         ApiServer { url: format!("https://{addr}"), ca, seen, _server: server }
@@ -114,9 +128,9 @@ fn authenticate(config: &ApiServerConfig, token: &str, now: i64) -> Option<Strin
         Some(Value::Array(auds)) => auds.iter().any(|a| matches!(a, Value::String(a) if *a == config.client_id)),
         _ => false,
     };
-    let current = jwt::int_claim(&claims, "exp").is_some_and(|exp| exp > now);
-    let issuer_ok = jwt::str_claim(&claims, "iss") == Some(config.issuer.as_str());
-    let name = jwt::str_claim(&claims, &config.username_claim)?;
+    let current = jwt::claim_int(&claims, "exp").is_some_and(|exp| exp > now);
+    let issuer_ok = jwt::claim_str(&claims, "iss").as_ref() == Some(&config.issuer);
+    let name = jwt::claim_str(&claims, &config.username_claim)?;
     (audience_ok && current && issuer_ok).then(|| format!("{}{name}", config.username_prefix))
 }
 
@@ -186,7 +200,7 @@ fn self_subject_review(version: &str, username: &str, now: i64) -> String {
     json::to_string(&object([
         ("kind", string("SelfSubjectReview")),
         ("apiVersion", string(&format!("{GROUP}/{version}"))),
-        ("metadata", object([("creationTimestamp", string(&rfc3339(now)))])),
+        ("metadata", object([("creationTimestamp", string(&crate::time::rfc3339(now)))])),
         ("status", object([("userInfo", user)])),
     ]))
 }
@@ -212,37 +226,12 @@ fn bearer(authorization: Option<&str>) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for a Unix time (Howard Hinnant's days-to-civil algorithm).
-fn rfc3339(unix: i64) -> String {
-    let (days, secs) = (unix.div_euclid(86400), unix.rem_euclid(86400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn config() -> ApiServerConfig {
-        ApiServerConfig {
-            issuer: "https://dex.test/dex".into(),
-            client_id: "argocd".into(),
-            key: SigningKey::dex(),
-            username_claim: "name".into(),
-            username_prefix: "oidc:".into(),
-        }
+        ApiServerConfig::new("https://dex.test/dex", "argocd")
     }
 
     fn check(claims: &str, expected: Option<&str>) {
@@ -261,13 +250,6 @@ mod tests {
         check(r#"{"iss":"https://other","aud":"argocd","exp":1001,"name":"sa"}"#, None);
         let foreign = SigningKey::source_cluster().sign(&format!(r#"{{{iss},"aud":"argocd","exp":1001,"name":"sa"}}"#));
         assert_eq!(authenticate(&config(), &foreign, 1000), None);
-    }
-
-    #[test]
-    fn formats_timestamps() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_767_225_599), "2025-12-31T23:59:59Z");
     }
 
     #[test]

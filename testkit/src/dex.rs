@@ -1,22 +1,23 @@
 //! A Dex stand-in on 127.0.0.1 over HTTPS: OpenID discovery, the JWKS, and the RFC 8693
 //! token endpoint with Dex's checks in Dex's order, status codes and error bodies
-//! (CONTRACTS.md §1). Every request is recorded before it is answered; tests can queue
+//! (docs/contracts.md §1). Every request is recorded before it is answered; tests can queue
 //! faults (canned responses, resets, endless bodies) and delays for the token path. It
 //! knows no other grant and keeps no state besides the recording.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use miniserde::json::{self, Object};
 
-use crate::http::{self, After, Request, Response, Server};
+use crate::http::{self, After, Request, Response, Server, lock};
 use crate::jwt::{self, SOURCE_ISSUER, SigningKey, array, int, object, string};
 use crate::pki::{self, Ca};
+use crate::time;
 
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
@@ -311,7 +312,7 @@ fn handle(state: &State, request: &Request, w: &mut dyn Write) -> io::Result<Aft
             if let Some(fault) = fault {
                 return fault.send(w, request.keep_alive);
             }
-            token(state, request, jwt::now())
+            token(state, request, time::now())
         }
         "/dex/.well-known/openid-configuration" => Response::json(200, discovery(&state.issuer, &state.config)),
         "/dex/keys" => Response::json(200, state.dex_key.jwks_json()),
@@ -397,10 +398,10 @@ fn token(state: &State, request: &Request, now: i64) -> Response {
 /// The subject's `sub` when the token is signed by the source cluster and is current.
 fn verify_subject(key: &SigningKey, token: &str, now: i64) -> Option<String> {
     let claims: Object = json::from_str(&key.verify(token).ok()?).ok()?;
-    let current = jwt::int_claim(&claims, "exp").is_some_and(|exp| exp > now)
-        && jwt::int_claim(&claims, "nbf").is_none_or(|nbf| nbf <= now);
-    let sub = jwt::str_claim(&claims, "sub").filter(|s| !s.is_empty())?;
-    (jwt::str_claim(&claims, "iss") == Some(SOURCE_ISSUER) && current).then(|| sub.to_string())
+    let current = jwt::claim_int(&claims, "exp").is_some_and(|exp| exp > now)
+        && jwt::claim_int(&claims, "nbf").is_none_or(|nbf| nbf <= now);
+    let sub = jwt::claim_str(&claims, "sub").filter(|s| !s.is_empty())?;
+    (jwt::claim_str(&claims, "iss").as_deref() == Some(SOURCE_ISSUER) && current).then_some(sub)
 }
 
 /// Dex's ID token claims for `subject` (the ServiceAccount's `sub`) via `connector`.
@@ -524,10 +525,6 @@ fn path_of(target: &str) -> &str {
     target.split('?').next().unwrap_or_default()
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -601,7 +598,7 @@ mod tests {
             }
         }
         let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let response = token(&state(DexConfig::default()), &request("POST", &fields, authorization), jwt::now());
+        let response = token(&state(DexConfig::default()), &request("POST", &fields, authorization), time::now());
         assert_eq!((response.status, String::from_utf8_lossy(&response.body).as_ref()), expected);
     }
 
@@ -644,7 +641,7 @@ mod tests {
         let denied = (401, r#"{"error":"access_denied"}"#);
         check(&[("subject_token", Some("a.b.c")), later[3]], argocd(), denied);
         check(&[("subject_token_type", Some(ACCESS_TOKEN)), later[3]], argocd(), denied);
-        let expired = mint_sa_token_at("argocd", "x", "dex", jwt::now() - 7200, jwt::now() - 3600);
+        let expired = mint_sa_token_at("argocd", "x", "dex", time::now() - 7200, time::now() - 3600);
         check(&[("subject_token", Some(&expired))], argocd(), denied);
         let foreign = SigningKey::dex()
             .sign(r#"{"iss":"https://kubernetes.default.svc.cluster.local","sub":"x","exp":9999999999}"#);
@@ -662,10 +659,10 @@ mod tests {
         fields.push(("client_id", "argocd".into()));
         fields.push(("client_secret", "s3cr+t/=%:x".into()));
         let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        assert_eq!(token(&state, &request("POST", &fields, None), jwt::now()).status, 200);
+        assert_eq!(token(&state, &request("POST", &fields, None), time::now()).status, 200);
         let fields = good_fields(&subject);
         let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        assert_eq!(token(&state, &request("POST", &fields, basic("public-cli", "")), jwt::now()).status, 200);
+        assert_eq!(token(&state, &request("POST", &fields, basic("public-cli", "")), time::now()).status, 200);
     }
 
     #[test]
@@ -675,28 +672,28 @@ mod tests {
         let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let response = token(&state(DexConfig::default()), &request("POST", &fields, argocd()), 1_000_000);
         assert_eq!(response.status, 401, "the subject token is not yet valid at t=1000000");
-        let now = jwt::now();
+        let now = time::now();
         let response = token(&state(DexConfig::default()), &request("POST", &fields, argocd()), now);
         assert_eq!(response.status, 200);
         assert_eq!(http::header(&response.headers, "cache-control"), Some("no-store"));
         let body: Object = json::from_str(&String::from_utf8_lossy(&response.body)).map_err(|e| e.to_string())?;
-        assert_eq!(jwt::str_claim(&body, "issued_token_type"), Some(ID_TOKEN));
-        assert_eq!(jwt::str_claim(&body, "token_type"), Some("bearer"));
-        assert_eq!(jwt::int_claim(&body, "expires_in"), Some(86399));
-        let token = jwt::str_claim(&body, "access_token").ok_or("no access_token")?;
-        let claims: Object = json::from_str(&SigningKey::dex().verify(token)?).map_err(|e| e.to_string())?;
+        assert_eq!(jwt::claim_str(&body, "issued_token_type").as_deref(), Some(ID_TOKEN));
+        assert_eq!(jwt::claim_str(&body, "token_type").as_deref(), Some("bearer"));
+        assert_eq!(jwt::claim_int(&body, "expires_in"), Some(86399));
+        let token = jwt::claim_str(&body, "access_token").ok_or("no access_token")?;
+        let claims: Object = json::from_str(&SigningKey::dex().verify(&token)?).map_err(|e| e.to_string())?;
         let sa = "system:serviceaccount:argocd:argocd-application-controller";
-        assert_eq!(jwt::str_claim(&claims, "iss"), Some(ISSUER));
-        assert_eq!(jwt::str_claim(&claims, "aud"), Some("argocd"));
-        assert_eq!(jwt::str_claim(&claims, "name"), Some(sa));
-        assert_eq!(jwt::str_claim(&claims, "preferred_username"), Some(sa));
-        assert_eq!(jwt::int_claim(&claims, "exp"), Some(now + 86400));
-        assert_eq!(jwt::str_claim(&claims, "sub"), Some(opaque_subject(sa, "kubernetes").as_str()));
+        assert_eq!(jwt::claim_str(&claims, "iss").as_deref(), Some(ISSUER));
+        assert_eq!(jwt::claim_str(&claims, "aud").as_deref(), Some("argocd"));
+        assert_eq!(jwt::claim_str(&claims, "name").as_deref(), Some(sa));
+        assert_eq!(jwt::claim_str(&claims, "preferred_username").as_deref(), Some(sa));
+        assert_eq!(jwt::claim_int(&claims, "exp"), Some(now + 86400));
+        assert_eq!(jwt::claim_str(&claims, "sub").as_deref(), Some(opaque_subject(sa, "kubernetes").as_str()));
         let Some(miniserde::json::Value::Object(federated)) = claims.get("federated_claims") else {
             return Err("no federated_claims".into());
         };
-        assert_eq!(jwt::str_claim(federated, "user_id"), Some(sa));
-        assert_eq!(jwt::str_claim(federated, "connector_id"), Some("kubernetes"));
+        assert_eq!(jwt::claim_str(federated, "user_id").as_deref(), Some(sa));
+        assert_eq!(jwt::claim_str(federated, "connector_id").as_deref(), Some("kubernetes"));
         Ok(())
     }
 

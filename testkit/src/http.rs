@@ -6,8 +6,8 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -163,6 +163,12 @@ impl AlertServer {
     pub fn addr(&self) -> SocketAddr {
         self.server.addr()
     }
+}
+
+/// Locks state that a server shares with its connection threads; a thread that panicked
+/// while holding it leaves the state as it was, not a poisoned lock for the test to trip on.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A listener on 127.0.0.1 with a port chosen by the kernel.

@@ -4,7 +4,6 @@
 //! checks only the signature; the servers check the claims they care about.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -84,7 +83,7 @@ impl SigningKey {
         let [header, payload, sig] = split(jwt).ok_or("not a compact JWS with three parts")?;
         let header = decode_part(header).ok_or("header is not base64url JSON")?;
         let header: Object = json::from_str(&header).map_err(|_| "header is not a JSON object")?;
-        if str_claim(&header, "alg") != Some("RS256") {
+        if claim_str(&header, "alg").as_deref() != Some("RS256") {
             return Err("alg is not RS256".into());
         }
         let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| "signature is not base64url")?;
@@ -110,7 +109,7 @@ pub fn decode_payload(jwt: &str) -> Option<String> {
 
 /// A ServiceAccount token like the kubelet's, valid from now for `ttl_secs`.
 pub fn mint_sa_token(namespace: &str, name: &str, audience: &str, ttl_secs: i64) -> String {
-    let now = now();
+    let now = crate::time::now();
     mint_sa_token_at(namespace, name, audience, now, now + ttl_secs)
 }
 
@@ -136,19 +135,16 @@ pub fn mint_sa_token_at(namespace: &str, name: &str, audience: &str, iat: i64, e
     SigningKey::source_cluster().sign(&json::to_string(&claims))
 }
 
-/// Seconds since the Unix epoch.
-pub(crate) fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
-
-pub(crate) fn str_claim<'a>(claims: &'a Object, name: &str) -> Option<&'a str> {
+/// The string member `name` of a JSON object (JWT claims, a header, a response body).
+pub fn claim_str(claims: &Object, name: &str) -> Option<String> {
     match claims.get(name) {
-        Some(Value::String(s)) => Some(s),
+        Some(Value::String(s)) => Some(s.clone()),
         _ => None,
     }
 }
 
-pub(crate) fn int_claim(claims: &Object, name: &str) -> Option<i64> {
+/// The integer member `name` of a JSON object; a float is truncated.
+pub fn claim_int(claims: &Object, name: &str) -> Option<i64> {
     match claims.get(name) {
         Some(Value::Number(Number::U64(n))) => i64::try_from(*n).ok(),
         Some(Value::Number(Number::I64(n))) => Some(*n),
@@ -233,9 +229,9 @@ mod tests {
         let jwks: Object = json::from_str(&SigningKey::source_cluster().jwks_json()).map_err(|e| e.to_string())?;
         let Some(Value::Array(keys)) = jwks.get("keys") else { return Err("no keys".into()) };
         let Some(Value::Object(key)) = keys.first() else { return Err("no key".into()) };
-        assert_eq!(str_claim(key, "kid"), Some("source"));
-        assert_eq!(str_claim(key, "e"), Some("AQAB"));
-        let n = URL_SAFE_NO_PAD.decode(str_claim(key, "n").unwrap_or_default()).map_err(|e| e.to_string())?;
+        assert_eq!(claim_str(key, "kid").as_deref(), Some("source"));
+        assert_eq!(claim_str(key, "e").as_deref(), Some("AQAB"));
+        let n = URL_SAFE_NO_PAD.decode(claim_str(key, "n").unwrap_or_default()).map_err(|e| e.to_string())?;
         assert_eq!(n.len(), 256);
         Ok(())
     }
@@ -244,16 +240,16 @@ mod tests {
     fn mints_kubelet_shaped_tokens() -> Result<(), String> {
         let jwt = mint_sa_token_at("argocd", "argocd-server", "dex", 1000, 4600);
         let claims: Object = json::from_str(&SigningKey::source_cluster().verify(&jwt)?).map_err(|e| e.to_string())?;
-        assert_eq!(str_claim(&claims, "iss"), Some(SOURCE_ISSUER));
-        assert_eq!(str_claim(&claims, "sub"), Some("system:serviceaccount:argocd:argocd-server"));
+        assert_eq!(claim_str(&claims, "iss").as_deref(), Some(SOURCE_ISSUER));
+        assert_eq!(claim_str(&claims, "sub").as_deref(), Some("system:serviceaccount:argocd:argocd-server"));
         assert_eq!(
-            (int_claim(&claims, "iat"), int_claim(&claims, "nbf"), int_claim(&claims, "exp")),
+            (claim_int(&claims, "iat"), claim_int(&claims, "nbf"), claim_int(&claims, "exp")),
             (Some(1000), Some(1000), Some(4600))
         );
         let Some(Value::Array(aud)) = claims.get("aud") else { return Err("aud is not an array".into()) };
         assert!(matches!(aud.as_slice(), [Value::String(a)] if a == "dex"));
         let Some(Value::Object(k8s)) = claims.get("kubernetes.io") else { return Err("no kubernetes.io".into()) };
-        assert_eq!(str_claim(k8s, "namespace"), Some("argocd"));
+        assert_eq!(claim_str(k8s, "namespace").as_deref(), Some("argocd"));
         Ok(())
     }
 }

@@ -4,17 +4,29 @@
 //! ([`SigningKey`], [`mint_sa_token`]). Every server listens on 127.0.0.1 with a port the
 //! kernel picks, runs on std threads, and stops when dropped. Nothing here reaches the
 //! network beyond the loopback interface.
+//!
+//! It is also the one home of what tests share: [`TempDir`], the claim readers
+//! ([`claim_str`], [`claim_int`]), the clock ([`now`], [`rfc3339`], [`parse_rfc3339`]),
+//! and real kubectl ([`kubectls`], [`kubeconfig`], [`whoami`]).
 
 mod apiserver;
 mod dex;
 mod http;
 mod jwt;
+mod kubectl;
 mod pki;
 mod proxy;
+mod temp_dir;
+mod time;
 
 pub use apiserver::{ApiServer, ApiServerConfig};
 pub use dex::{Client, ClientAuth, Dex, DexConfig, Fault, Recorded};
 pub use http::AlertServer;
-pub use jwt::{SOURCE_ISSUER, SigningKey, decode_payload, mint_sa_token, mint_sa_token_at};
+pub use jwt::{SOURCE_ISSUER, SigningKey, claim_int, claim_str, decode_payload, mint_sa_token, mint_sa_token_at};
+pub use kubectl::{
+    Cluster, User, every_kubectl, exec_kubeconfig, kubeconfig, kubectls, newest_kubectl, token_kubeconfig, whoami,
+};
 pub use pki::{Ca, Identity};
 pub use proxy::Proxy;
+pub use temp_dir::TempDir;
+pub use time::{now, parse_rfc3339, rfc3339};

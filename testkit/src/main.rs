@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::{fs, io, thread, time::Duration};
 
-use testkit::{ApiServer, ApiServerConfig, Dex, DexConfig, SigningKey, mint_sa_token};
+use testkit::{ApiServer, ApiServerConfig, Dex, DexConfig, mint_sa_token};
 
 const USAGE: &str = "usage: testkit serve --dir DIR";
 
@@ -40,13 +40,7 @@ fn serve(dir: &Path) -> io::Result<()> {
     let config = DexConfig::default();
     let client = config.clients[0].clone();
     let dex = Dex::start(config);
-    let api = ApiServer::start(ApiServerConfig {
-        issuer: dex.issuer(),
-        client_id: client.id.clone(),
-        key: SigningKey::dex(),
-        username_claim: "name".into(),
-        username_prefix: "oidc:".into(),
-    });
+    let api = ApiServer::start(ApiServerConfig::new(&dex.issuer(), &client.id));
     fs::create_dir_all(dir)?;
     fs::write(dir.join("dex-ca.pem"), dex.ca_pem())?;
     fs::write(dir.join("apiserver-ca.pem"), api.ca_pem())?;

@@ -6,14 +6,14 @@
 use std::io::{self, BufReader, Write};
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::http::{self, Server};
+use crate::http::{self, Server, lock};
 
 /// A running CONNECT proxy; dropping it stops accepting (open tunnels run to their end).
 pub struct Proxy {
@@ -56,7 +56,7 @@ impl Proxy {
 
     /// Every CONNECT target (`host:port`), refused ones included, in order.
     pub fn requests(&self) -> Vec<String> {
-        self.state.requests.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        lock(&self.state.requests).clone()
     }
 }
 
@@ -69,7 +69,7 @@ fn serve(state: &State, client: TcpStream) -> io::Result<()> {
     if method != "CONNECT" {
         return refuse(reader.get_mut(), 405, &[("Allow", "CONNECT")]);
     }
-    state.requests.lock().unwrap_or_else(PoisonError::into_inner).push(target.to_string());
+    lock(&state.requests).push(target.to_string());
     if let Some(expected) = &state.credentials {
         let given = http::header(&headers, "proxy-authorization").and_then(basic);
         if given.as_deref() != Some(expected.as_str()) {

@@ -292,7 +292,7 @@ fn help_and_version() {
     }
 }
 
-/// Each row of Dex's error table (CONTRACTS.md §1), triggered for real where the binary
+/// Each row of Dex's error table (docs/contracts.md §1), triggered for real where the binary
 /// can cause it, else as Dex's exact answer.
 #[test]
 fn every_dex_error_is_reported_with_status_fields_and_hint() {

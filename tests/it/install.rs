@@ -62,12 +62,39 @@ fn install_into_missing_or_read_only_directories_fails_clearly() {
     install(&dir, &[]).failure(2, "usage: tokenxchange install [--force] DIR", &[]);
 }
 
-/// The release binary built by `make build`, when it is there.
+/// The release binary built by `make build`, when it is there; a panic when it is older
+/// than the sources, so a stale build can neither pass nor fail this test.
 fn static_binary() -> Option<PathBuf> {
-    let path = std::env::var_os("TOKENXCHANGE_STATIC_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/x86_64-unknown-linux-musl/release/tokenxchange")
-    });
-    path.is_file().then_some(path)
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = std::env::var_os("TOKENXCHANGE_STATIC_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/x86_64-unknown-linux-musl/release/tokenxchange"));
+    if !path.is_file() {
+        return None;
+    }
+    let built = modified(&path);
+    let mut sources = vec![root.join("Cargo.toml"), root.join("Cargo.lock")];
+    sources.extend(files_under(&root.join("src")));
+    if let Some(newer) = sources.iter().find(|source| modified(source) > built) {
+        panic!(
+            "the static binary {} is older than {}: run make build (if cargo finds nothing to \
+             rebuild, the change did not touch the binary: touch src/main.rs first)",
+            path.display(),
+            newer.display()
+        );
+    }
+    Some(path)
+}
+
+fn modified(path: &Path) -> std::time::SystemTime {
+    std::fs::metadata(path).and_then(|m| m.modified()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every file below `dir`, at any depth.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let paths = entries.map(|entry| entry.unwrap_or_else(|e| panic!("{}: {e}", dir.display())).path());
+    paths.flat_map(|path| if path.is_dir() { files_under(&path) } else { vec![path] }).collect()
 }
 
 #[test]

@@ -2,53 +2,21 @@
 //! against a kube-apiserver stand-in that verifies the Dex-signed JWT.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use testkit::{ApiServer, ApiServerConfig, SigningKey};
+use testkit::{ApiServer, ApiServerConfig, Cluster, User};
 
 use crate::util::*;
 
+pub use testkit::{every_kubectl, newest_kubectl, whoami};
+
+/// The API server stand-in trusting the test Dex of `env` for this client.
 pub fn api_server(env: &Env) -> ApiServer {
     ApiServer::start(api_server_config(env))
 }
 
 /// The target API server's settings for the test Dex: claim `name`, prefix `oidc:`.
 pub fn api_server_config(env: &Env) -> ApiServerConfig {
-    ApiServerConfig {
-        issuer: env.dex.issuer(),
-        client_id: CLIENT_ID.into(),
-        key: SigningKey::dex(),
-        username_claim: "name".into(),
-        username_prefix: "oidc:".into(),
-    }
-}
-
-/// The newest kubectl here; `None`, said on stderr, when there is none (CI has one).
-pub fn newest_kubectl(test: &str) -> Option<std::path::PathBuf> {
-    let newest = kubectls().pop();
-    if newest.is_none() {
-        eprintln!("kubectl not found on PATH: skipping {test}");
-    }
-    newest
-}
-
-/// `kubectl auth whoami` with `kubeconfig`; returns (exit code, stdout, stderr).
-pub fn whoami(kubectl: &Path, kubeconfig: &Path, home: &Path) -> (Option<i32>, String, String) {
-    let output = Command::new(kubectl)
-        .env_clear()
-        .env("HOME", home)
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(["auth", "whoami"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run kubectl");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    ApiServerConfig::new(&env.dex.issuer(), CLIENT_ID)
 }
 
 pub fn plugin_args(env: &Env, cache_dir: &Path) -> Vec<String> {
@@ -65,9 +33,8 @@ pub fn plugin_args(env: &Env, cache_dir: &Path) -> Vec<String> {
 
 #[test]
 fn kubectl_auth_whoami_authenticates_through_the_plugin() {
-    let kubectls = kubectls();
+    let kubectls = every_kubectl("the end-to-end test with real kubectl");
     if kubectls.is_empty() {
-        eprintln!("kubectl not found on PATH: skipping the end-to-end test with real kubectl");
         return;
     }
     let env = Env::new();
@@ -120,68 +87,25 @@ fn per_cluster_settings_from_the_kubeconfig_extension() {
     });
     let api = api_server(&env);
     let cache = TempDir::new("per-cluster-cache");
-    let ca = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(api.ca_pem())
-    };
-    let args: String = plugin_args(&env, cache.path())
-        .iter()
-        .map(|a| format!("\n      - {}", miniserde::json::to_string(a)))
-        .collect();
-    let cluster = |name: &str, extension: &str| {
-        format!(
-            "- name: {name}
-  cluster:
-    server: {}
-    certificate-authority-data: {ca}
-    extensions:
-    - name: client.authentication.k8s.io/exec
-      extension: {extension}
-",
-            api.url()
-        )
-    };
-    let config = format!(
-        "apiVersion: v1
-kind: Config
-clusters:
-{}{}{}users:
-- name: argocd
-  user:
-    exec:
-      apiVersion: client.authentication.k8s.io/v1
-      command: {}
-      interactiveMode: Never
-      provideClusterInfo: true
-      args:{args}
-contexts:
-- {{name: a, context: {{cluster: a, user: argocd}}}}
-- {{name: b, context: {{cluster: b, user: argocd}}}}
-- {{name: bad, context: {{cluster: bad, user: argocd}}}}
-current-context: a
-",
+    let (server, ca_pem) = (api.url(), api.ca_pem());
+    let cluster = |name, extension| Cluster { name, server: &server, ca_pem: &ca_pem, exec_extension: Some(extension) };
+    let clusters = [
         cluster("a", "{audience: cluster-a}"),
         cluster("b", "{audience: [cluster-b, shared], connectorID: kubernetes-b}"),
         cluster("bad", "{audiance: typo}"),
-        miniserde::json::to_string(BIN),
-    );
-    let path = env.dir.write("kubeconfig-per-cluster", config);
-    let home = env.dir.join("home");
+    ];
+    let args = plugin_args(&env, cache.path());
+    let user = User::Exec {
+        api_version: "client.authentication.k8s.io/v1",
+        command: Path::new(BIN),
+        args: &args,
+        provide_cluster_info: true,
+    };
+    // The same kubeconfig once per current context.
     let run = |context: &str| {
-        let output = Command::new(&kubectl)
-            .env_clear()
-            .env("HOME", &home)
-            .arg("--kubeconfig")
-            .arg(&path)
-            .args(["--context", context, "auth", "whoami"])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        let path = env.dir.write(&format!("kubeconfig-{context}"), testkit::kubeconfig(&clusters, &user, context));
+        let (code, stdout, stderr) = whoami(&kubectl, &path, &env.dir.join("home"));
+        (code == Some(0), stdout, stderr)
     };
     for context in ["a", "b"] {
         let (ok, stdout, stderr) = run(context);

@@ -1,55 +1,27 @@
 //! Running the built binary the way client-go does: a clean environment, a temporary
-//! HOME, arguments and variables given explicitly; and reading what it did.
+//! HOME, arguments and variables given explicitly; and reading what it did. What tests
+//! share beyond this binary (temp dirs, claims, the clock, kubectl) lives in testkit and
+//! is re-exported here.
 
-use std::ffi::OsString;
+use std::ffi::OsStr;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use miniserde::json::{self, Value};
 use testkit::{Dex, DexConfig};
+
+pub use testkit::exec_kubeconfig as kubeconfig;
+#[allow(unused_imports, reason = "a shared name for modules that list every kubectl themselves")]
+pub use testkit::kubectls;
+pub use testkit::{TempDir, claim_int, claim_str, now, parse_rfc3339};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tokenxchange");
 pub const CLIENT_ID: &str = "argocd";
 pub const CLIENT_SECRET: &str = "s3cr+t/=%:x";
 pub const SA_NAME: &str = "system:serviceaccount:argocd:argocd-application-controller";
 pub const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
-
-/// A directory removed on drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("tokenxchange-it-{}-{n}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
-    pub fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    pub fn write(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.join(name);
-        std::fs::write(&path, content).unwrap();
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A finished run of the binary.
 pub struct Run {
@@ -171,41 +143,6 @@ impl Credential {
     }
 }
 
-pub fn claim_str(claims: &json::Object, name: &str) -> Option<String> {
-    match claims.get(name) {
-        Some(Value::String(s)) => Some(s.clone()),
-        _ => None,
-    }
-}
-
-pub fn claim_int(claims: &json::Object, name: &str) -> Option<i64> {
-    match claims.get(name) {
-        Some(Value::Number(json::Number::U64(n))) => Some(*n as i64),
-        Some(Value::Number(json::Number::I64(n))) => Some(*n),
-        Some(Value::Number(json::Number::F64(n))) => Some(*n as i64),
-        _ => None,
-    }
-}
-
-pub fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
-/// Parses `YYYY-MM-DDTHH:MM:SSZ` into Unix seconds.
-pub fn parse_rfc3339(text: &str) -> i64 {
-    let b = text.as_bytes();
-    assert!(text.len() == 20 && b[4] == b'-' && b[10] == b'T' && b[19] == b'Z', "not RFC 3339 UTC seconds: {text}");
-    let n = |range: std::ops::Range<usize>| text[range].parse::<i64>().unwrap();
-    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
-    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    days * 86_400 + n(11..13) * 3_600 + n(14..16) * 60 + n(17..19)
-}
-
 /// A test Dex plus the files a run needs: CA, subject token, HOME.
 pub struct Env {
     pub dex: Dex,
@@ -292,51 +229,52 @@ impl Env {
     }
 }
 
-/// A command line under construction.
-pub struct Cmd {
-    args: Vec<OsString>,
-    envs: Vec<(OsString, OsString)>,
-    home: PathBuf,
-}
+/// The binary, under construction: a [`Command`] with a clean environment, HOME in a
+/// temporary directory, and stdin from /dev/null.
+pub struct Cmd(Command);
 
 impl Cmd {
     pub fn new(home: PathBuf) -> Cmd {
-        Cmd { args: Vec::new(), envs: Vec::new(), home }
-    }
-
-    pub fn arg(&mut self, arg: impl Into<OsString>) -> &mut Cmd {
-        self.args.push(arg.into());
-        self
-    }
-
-    pub fn args<I: IntoIterator<Item = S>, S: Into<OsString>>(&mut self, args: I) -> &mut Cmd {
-        self.args.extend(args.into_iter().map(Into::into));
-        self
-    }
-
-    pub fn env(&mut self, name: &str, value: impl Into<OsString>) -> &mut Cmd {
-        self.envs.push((name.into(), value.into()));
-        self
-    }
-
-    pub fn command(&self) -> Command {
         let mut command = Command::new(BIN);
-        command.env_clear().env("HOME", &self.home).args(&self.args).stdin(Stdio::null());
-        for (name, value) in &self.envs {
-            command.env(name, value);
+        command.env_clear().env("HOME", home).stdin(Stdio::null());
+        Cmd(command)
+    }
+
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Cmd {
+        self.0.arg(arg);
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&mut self, args: I) -> &mut Cmd {
+        self.0.args(args);
+        self
+    }
+
+    pub fn env(&mut self, name: &str, value: impl AsRef<OsStr>) -> &mut Cmd {
+        self.0.env(name, value);
+        self
+    }
+
+    /// A fresh [`Command`] for this run (to spawn it, or to pipe its output).
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(self.0.get_program());
+        command.env_clear().args(self.0.get_args()).stdin(Stdio::null());
+        for (name, value) in self.0.get_envs() {
+            if let Some(value) = value {
+                command.env(name, value);
+            }
         }
         command
     }
 
+    /// `NAME=value ... BIN args`, as a shell would show it (HOME included).
     pub fn describe(&self) -> String {
-        let mut text: String =
-            self.envs.iter().map(|(k, v)| format!("{}={} ", k.to_string_lossy(), v.to_string_lossy())).collect();
-        text.push_str(BIN);
-        for arg in &self.args {
-            text.push(' ');
-            text.push_str(&arg.to_string_lossy());
-        }
-        text
+        let envs = self.0.get_envs().filter_map(|(name, value)| Some((name, value?)));
+        let words = envs
+            .map(|(name, value)| format!("{}={}", name.to_string_lossy(), value.to_string_lossy()))
+            .chain([self.0.get_program().to_string_lossy().into_owned()])
+            .chain(self.0.get_args().map(|arg| arg.to_string_lossy().into_owned()));
+        words.collect::<Vec<_>>().join(" ")
     }
 
     pub fn run(&self) -> Run {
@@ -344,63 +282,4 @@ impl Cmd {
         let output = self.command().output().expect("run tokenxchange");
         Run::from_output(self.describe(), output, started.elapsed())
     }
-}
-
-/// The kubectl binaries on this machine: every `kubectl.1.NN` beside the dispatcher that
-/// `kubectl` on PATH resolves to, else that `kubectl` itself; empty when there is none.
-pub fn kubectls() -> Vec<PathBuf> {
-    let Some(kubectl) = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .map(|dir| dir.join("kubectl"))
-        .find(|p| p.is_file())
-    else {
-        return Vec::new();
-    };
-    let resolved = std::fs::canonicalize(&kubectl).unwrap_or(kubectl.clone());
-    let mut versioned: Vec<PathBuf> = resolved
-        .parent()
-        .and_then(|dir| std::fs::read_dir(dir).ok())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("kubectl.1.")))
-        .collect();
-    versioned.sort_by_key(|p| {
-        p.file_name().and_then(|n| n.to_str()).and_then(|n| n.rsplit('.').next()).and_then(|m| m.parse::<u32>().ok())
-    });
-    if versioned.is_empty() { vec![kubectl] } else { versioned }
-}
-
-/// A kubeconfig whose user runs tokenxchange through `exec`.
-pub fn kubeconfig(server: &str, server_ca_pem: &str, api_version: &str, command: &Path, args: &[String]) -> String {
-    use base64::Engine;
-    let ca = base64::engine::general_purpose::STANDARD.encode(server_ca_pem);
-    let args: String = args.iter().map(|a| format!("\n      - {}", json::to_string(a))).collect();
-    format!(
-        "apiVersion: v1
-kind: Config
-clusters:
-- name: target
-  cluster:
-    server: {server}
-    certificate-authority-data: {ca}
-users:
-- name: argocd
-  user:
-    exec:
-      apiVersion: {api_version}
-      command: {command}
-      interactiveMode: Never
-      args:{args}
-contexts:
-- name: target
-  context:
-    cluster: target
-    user: argocd
-current-context: target
-",
-        command = json::to_string(&command.to_string_lossy().into_owned()),
-    )
 }

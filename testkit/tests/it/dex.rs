@@ -2,9 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use testkit::{ClientAuth, Dex, DexConfig, Fault, SigningKey, decode_payload, mint_sa_token};
+use testkit::{ClientAuth, Dex, DexConfig, Fault, SigningKey, TempDir, decode_payload, mint_sa_token};
 
-use crate::util::{TempDir, curl};
+use crate::curl::curl;
 
 const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
 
@@ -25,7 +25,7 @@ fn exchange_args(subject: &str) -> Vec<String> {
 #[test]
 fn exchanges_a_service_account_token() {
     let dex = Dex::start(DexConfig::default());
-    let dir = TempDir::new();
+    let dir = TempDir::new("dex");
     let ca = dir.write("ca.pem", dex.ca_pem());
     let subject = mint_sa_token("argocd", "argocd-application-controller", "dex", 600);
     let endpoint = dex.token_endpoint();
@@ -61,7 +61,7 @@ fn exchanges_a_service_account_token() {
 #[test]
 fn answers_errors_as_json() {
     let dex = Dex::start(DexConfig::default());
-    let dir = TempDir::new();
+    let dir = TempDir::new("dex");
     let ca = dir.write("ca.pem", dex.ca_pem());
     let out = curl(&ca, &[&dex.token_endpoint()]);
     assert_eq!(
@@ -90,7 +90,7 @@ fn answers_errors_as_json() {
 #[test]
 fn serves_discovery_and_keys() {
     let dex = Dex::start(DexConfig::default());
-    let dir = TempDir::new();
+    let dir = TempDir::new("dex");
     let ca = dir.write("ca.pem", dex.ca_pem());
     let out = curl(&ca, &[&format!("{}/.well-known/openid-configuration", dex.issuer())]);
     assert_eq!(out.status, 200);
@@ -107,7 +107,7 @@ fn serves_discovery_and_keys() {
 #[test]
 fn plays_queued_faults_in_order() {
     let dex = Dex::start(DexConfig::default());
-    let dir = TempDir::new();
+    let dir = TempDir::new("dex");
     let ca = dir.write("ca.pem", dex.ca_pem());
     dex.push_fault(Fault::status(503, "text/plain", "unavailable"));
     dex.push_fault(Fault::retry_after(429, 7));
@@ -139,7 +139,7 @@ fn plays_queued_faults_in_order() {
 #[test]
 fn delays_token_answers() {
     let dex = Dex::start(DexConfig::default());
-    let dir = TempDir::new();
+    let dir = TempDir::new("dex");
     let ca = dir.write("ca.pem", dex.ca_pem());
     dex.set_delay(Duration::from_millis(400));
     let start = Instant::now();
@@ -152,7 +152,7 @@ fn delays_token_answers() {
 fn requires_client_certificates_when_configured() {
     let client_ca = testkit::Ca::new("client CA");
     let dex = Dex::start(DexConfig { client_auth: ClientAuth::Required(client_ca.cert_pem()), ..DexConfig::default() });
-    let dir = TempDir::new();
+    let dir = TempDir::new("dex");
     let ca = dir.write("ca.pem", dex.ca_pem());
     let out = curl(&ca, &["-d", "x=1", &dex.token_endpoint()]);
     assert_ne!(out.code, 0, "no client certificate: the handshake fails");

@@ -1,15 +1,15 @@
 //! The CONNECT proxy: tunnels to the test Dex, with and without proxy authentication, and
 //! never beyond loopback.
 
-use testkit::{Dex, DexConfig, Proxy};
+use testkit::{Dex, DexConfig, Proxy, TempDir};
 
-use crate::util::{TempDir, curl};
+use crate::curl::curl;
 
 #[test]
 fn tunnels_to_dex() {
     let dex = Dex::start(DexConfig::default());
     let proxy = Proxy::start(None);
-    let dir = TempDir::new();
+    let dir = TempDir::new("proxy");
     let ca = dir.write("ca.pem", dex.ca_pem());
     let out = curl(&ca, &["-x", &proxy.url(), &format!("{}/keys", dex.issuer())]);
     assert_eq!(out.status, 200);
@@ -22,7 +22,7 @@ fn tunnels_to_dex() {
 fn requires_credentials_when_configured() {
     let dex = Dex::start(DexConfig::default());
     let proxy = Proxy::start(Some(("user".into(), "pa:ss".into())));
-    let dir = TempDir::new();
+    let dir = TempDir::new("proxy");
     let ca = dir.write("ca.pem", dex.ca_pem());
     let url = format!("{}/keys", dex.issuer());
     let out = curl(&ca, &["-x", &proxy.url(), &url]);
@@ -39,7 +39,7 @@ fn requires_credentials_when_configured() {
 #[test]
 fn refuses_targets_off_this_machine() {
     let proxy = Proxy::start(None);
-    let dir = TempDir::new();
+    let dir = TempDir::new("proxy");
     let ca = dir.write("ca.pem", testkit::Ca::new("unused").cert_pem());
     let out = curl(&ca, &["-x", &proxy.url(), "https://example.invalid/"]);
     assert_ne!(out.code, 0);

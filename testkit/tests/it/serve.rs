@@ -3,11 +3,13 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{TempDir, curl};
+use testkit::TempDir;
+
+use crate::curl::curl;
 
 #[test]
 fn serve_writes_its_files_and_answers() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("serve");
     let out = dir.path().join("out");
     let mut child = Command::new(env!("CARGO_BIN_EXE_testkit"))
         .args(["serve", "--dir"])
