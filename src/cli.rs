@@ -22,10 +22,10 @@ use crate::tls::{PemSource, Settings as Tls};
 use crate::token::{ClientSecret, Secret};
 use crate::url::Url;
 
-pub const DEFAULT_TOKEN_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
-pub const DEFAULT_SCOPES: &str = "openid,profile,federated:id";
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
-pub const DEFAULT_RETRIES: u32 = 2;
+const DEFAULT_TOKEN_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+const DEFAULT_SCOPES: &str = "openid,profile,federated:id";
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+const DEFAULT_RETRIES: u32 = 2;
 const TOKEN_TYPE_PREFIX: &str = "urn:ietf:params:oauth:token-type:";
 
 /// What the user asked for.
@@ -173,7 +173,7 @@ const INSPECT_ONLY: &[&str] = &["--username-claim", "--username-prefix", "--outp
 
 /// Values as given on the command line, before the environment, defaults and validation.
 #[derive(Default)]
-pub struct Flags {
+struct Flags {
     oidc_endpoint: Option<String>,
     issuer: Option<String>,
     client_id: Option<String>,
@@ -645,7 +645,7 @@ fn token_type(text: &str, flag: &str) -> Result<String, Error> {
 }
 
 /// `500ms`, `15s`, `2m`, `1h`, `1m30s`, or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+fn parse_duration(text: &str) -> Result<Duration, String> {
     if let Ok(secs) = text.parse::<u64>() {
         return checked_positive(Duration::from_secs(secs));
     }

@@ -11,12 +11,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Exit codes, as documented in the README.
-pub const EXIT_RUNTIME: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
-pub const EXIT_SUBJECT_TOKEN: u8 = 3;
-pub const EXIT_REFUSED: u8 = 4;
-pub const EXIT_TRANSIENT: u8 = 5;
-pub const EXIT_USERNAME: u8 = 6;
+const EXIT_RUNTIME: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_SUBJECT_TOKEN: u8 = 3;
+const EXIT_REFUSED: u8 = 4;
+const EXIT_TRANSIENT: u8 = 5;
+const EXIT_USERNAME: u8 = 6;
 
 #[derive(Debug)]
 pub enum Error {

@@ -24,7 +24,7 @@ use crate::tls;
 use crate::token::Secret;
 use crate::url::Url;
 
-pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
 /// Where the exchange is sent.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,7 +66,7 @@ pub struct Trace {
 }
 
 /// The form fields, in the documented order.
-pub fn request_body(request: &Request, subject: &Secret) -> String {
+fn request_body(request: &Request, subject: &Secret) -> String {
     let scope = request.scopes.join(" ");
     let mut pairs = vec![
         ("grant_type", GRANT_TYPE),
@@ -216,7 +216,7 @@ fn discover(client: &http::Client, url: &Url, request: &Request, deadline: Insta
 
 /// Reads the identity provider's answer. Nothing of a 2xx body is echoed but its length
 /// and, for a wrong `issued_token_type`, that field (redacted and escaped).
-pub fn interpret(url: &Url, response: &http::Response, requested_type: &str, now: i64) -> Result<Credential, Error> {
+fn interpret(url: &Url, response: &http::Response, requested_type: &str, now: i64) -> Result<Credential, Error> {
     let status = response.status;
     if !(200..=299).contains(&status) {
         return Err(status_error(url, status, response));
@@ -266,7 +266,7 @@ fn is_bearer_token(token: &str) -> bool {
 }
 
 /// No credential is kept longer than this, whatever the server says (a year).
-pub const MAX_LIFETIME: i64 = 366 * 86_400;
+const MAX_LIFETIME: i64 = 366 * 86_400;
 
 /// The earlier of `now + expires_in` and the JWT's `exp`, minus a margin of
 /// min(60 s, 10% of the lifetime), never before `now` nor more than a year after it.

@@ -12,7 +12,7 @@ use crate::redact;
 use crate::token::Secret;
 
 pub const V1: &str = "client.authentication.k8s.io/v1";
-pub const V1BETA1: &str = "client.authentication.k8s.io/v1beta1";
+const V1BETA1: &str = "client.authentication.k8s.io/v1beta1";
 pub const API_VERSIONS: &str = "client.authentication.k8s.io/v1 or client.authentication.k8s.io/v1beta1";
 
 /// A credential to print: the token, and the `expirationTimestamp` in Unix seconds
@@ -46,7 +46,7 @@ pub struct ClusterSettings {
     pub issuer: Option<String>,
 }
 
-pub const CLUSTER_KEYS: &str = "audience, connectorID, clientID, scopes, tokenEndpoint, issuer";
+const CLUSTER_KEYS: &str = "audience, connectorID, clientID, scopes, tokenEndpoint, issuer";
 
 /// The supported apiVersion matching `text`, if any.
 pub fn api_version(text: &str) -> Option<&'static str> {

@@ -19,7 +19,7 @@ use crate::token::Secret;
 use crate::url::Url;
 
 /// Bodies larger than this are refused without reading further.
-pub const MAX_BODY: u64 = 1 << 20;
+const MAX_BODY: u64 = 1 << 20;
 /// A `Retry-After` beyond this many seconds is read as this (it ends the run anyway).
 const MAX_RETRY_AFTER: u64 = 3600;
 

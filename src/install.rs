@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 
-pub const NAME: &str = "tokenxchange";
+const NAME: &str = "tokenxchange";
 
 /// Installs the running binary into `dir`; returns the line to print.
 pub fn install(dir: &Path, force: bool) -> Result<String, Error> {

@@ -96,7 +96,7 @@ fn check(proxy: &str) -> Result<(), &'static str> {
 }
 
 /// The `NO_PROXY` entry that sends `host:port` direct, if any.
-pub fn bypass<'a>(list: &'a str, host: &str, port: u16) -> Option<&'a str> {
+fn bypass<'a>(list: &'a str, host: &str, port: u16) -> Option<&'a str> {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     let host_ip = host.parse::<IpAddr>().ok();
     list.split(',').map(str::trim).filter(|e| !e.is_empty()).find(|entry| {

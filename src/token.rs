@@ -67,7 +67,7 @@ pub fn read_subject(path: &Path) -> Result<Secret, Error> {
 
 /// Reads a client secret file, trimming surrounding whitespace. An empty file is an empty
 /// secret (a Dex public client).
-pub fn read_client_secret(path: &Path) -> Result<Secret, Error> {
+fn read_client_secret(path: &Path) -> Result<Secret, Error> {
     let bad = |reason: String| Error::ConfigFile { what: "client secret file", path: path.into(), reason };
     let bytes = read_bounded(path, MAX_SECRET_FILE).map_err(|err| bad(err.to_string()))?;
     let text = String::from_utf8(bytes).map_err(|_| bad("file is not UTF-8 text".into()))?;
@@ -75,7 +75,7 @@ pub fn read_client_secret(path: &Path) -> Result<Secret, Error> {
 }
 
 /// Token and secret files larger than this are not what they claim to be.
-pub const MAX_SECRET_FILE: u64 = 64 * 1024;
+const MAX_SECRET_FILE: u64 = 64 * 1024;
 
 /// Reads a regular file of at most `max` bytes. The file is opened once, without
 /// blocking (a FIFO opens at once), and checked on that descriptor: devices, FIFOs and

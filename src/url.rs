@@ -85,7 +85,7 @@ impl fmt::Display for Url {
 }
 
 /// `localhost` or a loopback address.
-pub fn is_loopback(host: &str) -> bool {
+fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 

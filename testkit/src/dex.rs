@@ -217,6 +217,21 @@ struct State {
     issued: Mutex<Vec<String>>,
 }
 
+impl State {
+    fn new(config: DexConfig, issuer: String) -> State {
+        State {
+            config,
+            issuer,
+            source_key: SigningKey::source_cluster(),
+            dex_key: SigningKey::dex(),
+            requests: Mutex::new(Vec::new()),
+            faults: Mutex::new(VecDeque::new()),
+            delay: Mutex::new(Duration::ZERO),
+            issued: Mutex::new(Vec::new()),
+        }
+    }
+}
+
 impl Dex {
     /// Starts on 127.0.0.1 with a port chosen by the kernel and a fresh CA.
     pub fn start(config: DexConfig) -> Dex {
@@ -233,16 +248,7 @@ impl Dex {
         };
         let ca_pem = if config.self_signed.is_some() { identity.cert_pem.clone() } else { ca.cert_pem() };
         let tls = pki::server_config(&identity, client_ca, config.tls12_only);
-        let state = Arc::new(State {
-            config,
-            issuer: format!("https://{addr}/dex"),
-            source_key: SigningKey::source_cluster(),
-            dex_key: SigningKey::dex(),
-            requests: Mutex::new(Vec::new()),
-            faults: Mutex::new(VecDeque::new()),
-            delay: Mutex::new(Duration::ZERO),
-            issued: Mutex::new(Vec::new()),
-        });
+        let state = Arc::new(State::new(config, format!("https://{addr}/dex")));
         let handler_state = Arc::clone(&state);
         let handler = move |request: &Request, w: &mut dyn Write| handle(&handler_state, request, w);
         let server = Server::start(listener, move |tcp| http::serve_tls(tcp, Arc::clone(&tls), &handler));
@@ -533,16 +539,7 @@ mod tests {
     const ISSUER: &str = "https://127.0.0.1:1/dex";
 
     fn state(config: DexConfig) -> State {
-        State {
-            config,
-            issuer: ISSUER.into(),
-            source_key: SigningKey::source_cluster(),
-            dex_key: SigningKey::dex(),
-            requests: Mutex::new(Vec::new()),
-            faults: Mutex::new(VecDeque::new()),
-            delay: Mutex::new(Duration::ZERO),
-            issued: Mutex::new(Vec::new()),
-        }
+        State::new(config, ISSUER.into())
     }
 
     fn encode(s: &str) -> String {
