@@ -62,6 +62,11 @@ token at Dex (OAuth 2.0 Token Exchange, RFC 8693) and prints an ExecCredential.
 
 usage:
   tokenxchange [get-token] [OPTIONS]   print one ExecCredential on stdout
+  tokenxchange get-token --direct [--token-file PATH]
+                                       the token file itself as the credential (no Dex)
+  tokenxchange inspect [OPTIONS] [--username-claim C] [--username-prefix P] [-o text|json]
+                                       one exchange, reported down to the username the
+                                       target API server derives (never the cache)
   tokenxchange clean [--cache-dir DIR] remove cached credentials
   tokenxchange install [--force] DIR   copy this binary to DIR/tokenxchange
   tokenxchange --help | --version
@@ -113,13 +118,19 @@ options (each also read from the variable in brackets; a flag wins over its vari
                                 [TOKENXCHANGE_FORCE_REFRESH]
   --api-version V               ExecCredential apiVersion when KUBERNETES_EXEC_INFO is
                                 absent (default client.authentication.k8s.io/v1)
+  --direct                      no exchange: print the token file as the credential
+                                [TOKENXCHANGE_DIRECT]
+  --username-claim C, --username-prefix P
+                                inspect: how the target maps the token (default name
+                                and oidc:, with --direct sub and nothing)
+  -o, --output text|json        inspect: the report's form
   -v, --verbose                 progress on stderr, never a token [TOKENXCHANGE_VERBOSE]
   -h, --help                    this text
   -V, --version                 the version
 
 exit codes: 0 printed, 1 runtime failure, 2 usage or configuration, 3 subject token,
 4 refused by the identity provider (4xx), 5 transient (network, proxy, TLS, timeout,
-5xx, 429, 408)
+5xx, 429, 408), 6 inspect: no username claim in the issued token
 ";
 
 /// The exchange at the identity provider, as configured.
