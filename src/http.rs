@@ -17,6 +17,13 @@ use crate::tls;
 
 /// Bodies larger than this are refused without reading further.
 pub const MAX_BODY: u64 = 1 << 20;
+/// ureq's input and output buffers, per transport (TCP and TLS): one TLS record (16 KiB
+/// plus overhead) fits, and so does an answer's head. ureq's default, 128 KiB each, is
+/// zero-filled on every run and was half the CPU of an exchange.
+const BUFFER: usize = 18 * 1024;
+/// An answer's status line and headers must fit in the input buffer; a larger head is
+/// refused as "response header is too big" rather than read as a closed connection.
+const MAX_HEAD: usize = 16 * 1024;
 /// A `Retry-After` beyond this many seconds is read as this (it ends the run anyway).
 const MAX_RETRY_AFTER: u64 = 3600;
 
@@ -107,6 +114,9 @@ pub fn agent(tls: Arc<rustls::ClientConfig>, proxy: Option<&str>) -> Result<ureq
         .user_agent(concat!("tokenxchange/", env!("CARGO_PKG_VERSION")))
         .accept("application/json")
         .max_idle_connections(0)
+        .input_buffer_size(BUFFER)
+        .output_buffer_size(BUFFER)
+        .max_response_header_size(MAX_HEAD)
         .build();
     let connector =
         ().chain(ConnectProxyConnector::default()).chain(TcpConnector::default()).chain(tls::TlsConnector(tls));
