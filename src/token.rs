@@ -70,8 +70,14 @@ pub fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
 
 /// Lowercase hex SHA-256, for fingerprints and cache keys.
 pub fn hex_sha256(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(64);
+    for &byte in digest.as_ref() {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 15)]));
+    }
+    hex
 }
 
 fn read_trimmed(path: &Path) -> Result<Secret, String> {
@@ -106,6 +112,7 @@ mod tests {
         assert!(!debug.contains("payload"), "{debug}");
         assert_eq!(debug, format!("Secret({})", secret.fingerprint()));
         assert_eq!(Secret::new("abc").fingerprint(), "sha256:ba7816bf8f01");
+        assert_eq!(hex_sha256(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]
