@@ -60,7 +60,8 @@ pub fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     if !meta.is_file() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
     }
-    let mut bytes = Vec::new();
+    // Sized from the stat: one read for the content and one for the end of file.
+    let mut bytes = Vec::with_capacity(meta.len().min(max) as usize + 1);
     std::fs::File::open(path)?.take(max + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("larger than {} KiB", max / 1024)));
