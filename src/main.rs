@@ -172,8 +172,10 @@ fn is_stale_endpoint(err: &Error) -> bool {
 }
 
 fn print(text: &str) -> Result<(), Error> {
+    // One write(2) for the line and its newline: stdout's line buffer would split them.
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{text}")
+    stdout
+        .write_all([text, "\n"].concat().as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(|err| Error::Runtime(format!("cannot write to stdout: {err}")))
 }
