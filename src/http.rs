@@ -9,7 +9,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
 
 use crate::error::{Error, summarize};
@@ -120,7 +120,37 @@ pub fn agent(tls: Arc<rustls::ClientConfig>, proxy: Option<&str>) -> Result<ureq
         .build();
     let connector =
         ().chain(ConnectProxyConnector::default()).chain(TcpConnector::default()).chain(tls::TlsConnector(tls));
-    Ok(ureq::Agent::with_parts(config, connector, DefaultResolver::default()))
+    Ok(ureq::Agent::with_parts(config, connector, LiteralFirst(DefaultResolver::default())))
+}
+
+/// Takes an IP address in the URL as it is; hands host names to ureq's resolver, which
+/// looks them up on a thread of its own so that `--timeout` bounds the lookup.
+#[derive(Debug)]
+struct LiteralFirst(DefaultResolver);
+
+impl Resolver for LiteralFirst {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let host = uri.host().unwrap_or_default();
+        let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+        let port = uri.port_u16().or(match uri.scheme_str() {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        });
+        match (host.parse::<std::net::IpAddr>(), port) {
+            (Ok(ip), Some(port)) => {
+                let mut addrs = self.0.empty();
+                addrs.push(std::net::SocketAddr::new(ip, port));
+                Ok(addrs)
+            }
+            _ => self.0.resolve(uri, config, timeout),
+        }
+    }
 }
 
 /// POSTs a form body. `timeout` bounds the whole call, connect to last body byte.
