@@ -22,6 +22,7 @@ macro_rules! verbose {
 }
 pub(crate) use verbose;
 
+mod arena;
 mod cache;
 mod cli;
 mod error;
@@ -35,6 +36,9 @@ mod tls;
 mod token;
 
 use cli::{ClientSecret, Command, Config, Endpoint};
+
+#[global_allocator]
+static ALLOCATOR: arena::Arena = arena::Arena;
 use error::Error;
 use exchange::Issued;
 use token::Secret;
