@@ -117,8 +117,12 @@ fn get_token(config: &Config, started: Instant) -> Result<Issued, Error> {
 }
 
 fn cache_hit(key: &str, hit: Issued) -> Issued {
-    let until = hit.expires_at.map_or("?".into(), exec_credential::rfc3339);
-    verbose!("cache hit {}: token {} until {until}", cache::short(key), hit.token.fingerprint());
+    verbose!(
+        "cache hit {}: token {} until {}",
+        cache::short(key),
+        hit.token.fingerprint(),
+        hit.expires_at.map_or("?".into(), exec_credential::rfc3339)
+    );
     hit
 }
 
