@@ -59,7 +59,7 @@ pub fn key(config: &Config, client_secret: &Secret, subject: &Secret) -> String 
     ];
     let mut material = String::new();
     for field in fields {
-        material.push_str(&format!("{}:{field}\n", field.len()));
+        material.extend([&field.len().to_string(), ":", &field, "\n"]);
     }
     hex_sha256(material.as_bytes())
 }
