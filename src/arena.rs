@@ -9,7 +9,8 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::{AcqRel, Acquire};
 
 /// Arena size; pages are touched (and count as RSS) only when used.
 const SIZE: usize = 1 << 20;
@@ -25,7 +26,8 @@ struct Space(UnsafeCell<[u8; SIZE]>);
 
 // SAFETY: bytes of the space are handed out to one block at a time (NEXT moves past a
 // block atomically and back only when that block is freed), so no two threads ever
-// reach the same bytes through it.
+// reach the same bytes through it; the moves are AcqRel, so a thread that gets bytes
+// another one freed sees that one's writes to them finished.
 unsafe impl Sync for Space {}
 
 static SPACE: Space = Space(UnsafeCell::new([0; SIZE]));
@@ -48,15 +50,16 @@ unsafe impl GlobalAlloc for Arena {
         if layout.size() > MAX_BLOCK || layout.align() > ALIGN {
             return unsafe { System.alloc(layout) };
         }
-        let mut next = NEXT.load(Relaxed);
+        let mut next = NEXT.load(Acquire);
         loop {
             let start = next.next_multiple_of(layout.align());
             let end = start + layout.size();
             if end > SIZE {
                 return unsafe { System.alloc(layout) };
             }
-            match NEXT.compare_exchange_weak(next, end, Relaxed, Relaxed) {
-                Ok(_) => return (base() + start) as *mut u8,
+            match NEXT.compare_exchange_weak(next, end, AcqRel, Acquire) {
+                // SAFETY: start + size <= SIZE: inside the space.
+                Ok(_) => return unsafe { SPACE.0.get().cast::<u8>().add(start) },
                 Err(now) => next = now,
             }
         }
@@ -65,7 +68,7 @@ unsafe impl GlobalAlloc for Arena {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         match offset(ptr) {
             // Only the latest block goes back; others stay until the process exits.
-            Some(at) => _ = NEXT.compare_exchange(at + layout.size(), at, Relaxed, Relaxed),
+            Some(at) => _ = NEXT.compare_exchange(at + layout.size(), at, AcqRel, Acquire),
             None => unsafe { System.dealloc(ptr, layout) },
         }
     }
@@ -76,7 +79,7 @@ unsafe impl GlobalAlloc for Arena {
             Some(at)
                 if new_size <= MAX_BLOCK
                     && at + new_size <= SIZE
-                    && NEXT.compare_exchange(at + layout.size(), at + new_size, Relaxed, Relaxed).is_ok() =>
+                    && NEXT.compare_exchange(at + layout.size(), at + new_size, AcqRel, Acquire).is_ok() =>
             {
                 return ptr;
             }
