@@ -166,6 +166,7 @@ pub fn post_form(
         .header("Content-Type", "application/x-www-form-urlencoded")
         .header("Authorization", authorization)
         .config()
+        .output_buffer_size(head_room(url, authorization))
         .timeout_global(Some(timeout))
         .build();
     finish(agent, url, request.send(body))
@@ -173,8 +174,14 @@ pub fn post_form(
 
 /// GETs a document (OpenID discovery).
 pub fn get(agent: &ureq::Agent, url: &str, timeout: Duration) -> Result<Response, Error> {
-    let request = agent.get(url).config().timeout_global(Some(timeout)).build();
+    let request = agent.get(url).config().output_buffer_size(head_room(url, "")).timeout_global(Some(timeout)).build();
     finish(agent, url, request.call())
+}
+
+/// The output buffer must hold the request's head: [`BUFFER`], or more for a URL or
+/// client secret (in `Authorization`) of many KiB.
+fn head_room(url: &str, authorization: &str) -> usize {
+    BUFFER.max(url.len() + authorization.len() + 1024)
 }
 
 fn finish(

@@ -435,6 +435,18 @@ fn answers_up_to_the_limit_pass_through_the_small_buffers() {
 }
 
 #[test]
+fn a_client_secret_of_many_kib_still_fits_the_request_head() {
+    // The Authorization header outgrows the 18 KiB output buffer: the request sizes its own.
+    let secret = "s+".repeat(5_000);
+    let env = Env::with(DexConfig {
+        clients: vec![Client { id: "long".into(), secret: secret.clone(), public: false }],
+        ..DexConfig::default()
+    });
+    env.cmd().args(["--client-id", "long", "--client-secret", &secret]).run().success();
+    assert_eq!(env.dex.requests()[0].basic, Some(("long".into(), secret)));
+}
+
+#[test]
 fn a_huge_body_is_refused_without_reading_it_all() {
     let env = Env::new();
     env.dex.push_fault(Fault::HugeBody { bytes: 20 << 20 });
