@@ -6,8 +6,10 @@ CARGO ?= cargo
 
 .PHONY: build demo test bench dist image clean
 
-## build: the static, stripped release binary (fails unless `file` says statically linked)
+## build: the static, stripped release binary (fails unless `file` says statically linked);
+## scripts/setup first adds what is missing (musl target, musl-gcc), silently otherwise
 build:
+	@TARGET=$(TARGET) scripts/setup build
 	$(CARGO) build --locked --release --target $(TARGET) --bin tokenxchange
 	@file $(BIN) | tee /dev/stderr | grep -q 'statically linked'
 	@ls -l $(BIN) | awk '{ printf "size: %d bytes\n", $$5 }'
@@ -20,6 +22,7 @@ demo: build
 ## test: formatting, lints, unit + integration + end-to-end tests (the scratch test runs
 ## the static build), deploy kit checks
 test: build
+	@TARGET=$(TARGET) scripts/setup test
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	TOKENXCHANGE_STATIC_BIN=$(abspath $(BIN)) $(CARGO) test --locked --workspace
@@ -27,6 +30,7 @@ test: build
 
 ## bench: exchange, cache hit and burst figures, side by side with curl
 bench: build
+	@TARGET=$(TARGET) scripts/setup bench
 	$(CARGO) build --locked --release -p testkit --bin testkit
 	scripts/bench $(BIN)
 

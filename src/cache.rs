@@ -65,14 +65,14 @@ pub fn key(parts: &[Part<'_>]) -> String {
     let mut material = String::from("tokenxchange cache key v2\n");
     for part in parts {
         match part {
-            Part::One(value) => material.push_str(&format!("{}:{value}\n", value.len())),
+            Part::One(value) => material.extend([&value.len().to_string(), ":", value, "\n"]),
             Part::Set(values) => {
                 let mut sorted: Vec<&String> = values.iter().collect();
                 sorted.sort();
                 sorted.dedup();
-                material.push_str(&format!("[{}]", sorted.len()));
+                material.extend(["[", &sorted.len().to_string(), "]"]);
                 for value in sorted {
-                    material.push_str(&format!("{}:{value}", value.len()));
+                    material.extend([&value.len().to_string(), ":", value.as_str()]);
                 }
                 material.push('\n');
             }

@@ -108,8 +108,12 @@ pub fn direct(subject: &Secret, path: &Path, now: i64) -> Result<Credential, Err
 }
 
 fn cache_hit(key: &str, hit: Credential) -> Credential {
-    let until = hit.expires_at.map_or("?".into(), rfc3339);
-    verbose!("cache hit {}: token {} until {until}", cache::short(key), hit.token.fingerprint());
+    verbose!(
+        "cache hit {}: token {} until {}",
+        cache::short(key),
+        hit.token.fingerprint(),
+        hit.expires_at.map_or("?".into(), rfc3339)
+    );
     hit
 }
 

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 #[macro_use]
 mod redact;
+mod arena;
 mod cache;
 mod claims;
 mod cli;
@@ -29,6 +30,9 @@ mod token;
 mod url;
 
 use cli::Command;
+
+#[global_allocator]
+static ALLOCATOR: arena::Arena = arena::Arena;
 use error::Error;
 
 fn main() -> ExitCode {

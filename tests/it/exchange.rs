@@ -418,6 +418,37 @@ fn unusable_answers() {
 }
 
 #[test]
+fn answers_up_to_the_limit_pass_through_the_small_buffers() {
+    // ureq's buffers hold one TLS record (src/http.rs BUFFER); a body just under 1 MiB and
+    // a 12 KiB head still arrive whole.
+    let env = Env::new();
+    let mut body = String::from(
+        r#"{"access_token":"opaque-token-value","issued_token_type":"urn:ietf:params:oauth:token-type:id_token","token_type":"bearer","padding":""#,
+    );
+    body.push_str(&"p".repeat((1 << 20) - body.len() - 2));
+    body.push_str(r#""}"#);
+    env.dex.push_fault(Fault::Status {
+        status: 200,
+        content_type: "application/json".into(),
+        body: body.into_bytes(),
+        headers: vec![("X-Padding".into(), "h".repeat(12 * 1024))],
+    });
+    assert_eq!(env.cmd().run().success().token, "opaque-token-value");
+}
+
+#[test]
+fn a_client_secret_of_many_kib_still_fits_the_request_head() {
+    // The Authorization header outgrows the 18 KiB output buffer: the request sizes its own.
+    let secret = "s+".repeat(5_000);
+    let env = Env::with(DexConfig {
+        clients: vec![Client { id: "long".into(), secret: secret.clone(), public: false }],
+        ..DexConfig::default()
+    });
+    env.cmd().args(["--client-id", "long", "--client-secret", &secret]).run().success();
+    assert_eq!(env.dex.requests()[0].basic, Some(("long".into(), secret)));
+}
+
+#[test]
 fn a_huge_body_is_refused_without_reading_it_all() {
     let env = Env::new();
     env.dex.push_fault(Fault::HugeBody { bytes: 20 << 20 });
