@@ -3,32 +3,33 @@
 //! descriptor for a sink, and a credential that reaches nobody must not exit 0.
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::Error;
 
-/// Refuses to run when stdout was closed. Rust's runtime puts `/dev/null` on a standard
-/// descriptor that is closed at start (so that a file opened later cannot take its
-/// number), opened read-write; a shell's `>/dev/null` opens it write-only. So that
-/// descriptor, read-write on `/dev/null`, means nobody would receive the credential.
+/// Whether descriptor 1 was closed when the process started. Rust's runtime puts
+/// `/dev/null` on a closed standard descriptor before `main` (so that a file opened later
+/// cannot take its number), which would swallow the credential; so this is recorded
+/// earlier, by the C runtime's start-up (`.init_array`), before Rust's.
+static CLOSED_AT_START: AtomicBool = AtomicBool::new(false);
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static RECORD_AT_START: extern "C" fn() = record_at_start;
+
+extern "C" fn record_at_start() {
+    // SAFETY: F_GETFD only reads the descriptor's flags.
+    if unsafe { libc::fcntl(1, libc::F_GETFD) } < 0 {
+        CLOSED_AT_START.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Refuses to run when stdout was closed at start: nobody would receive the credential.
 pub fn check() -> Result<(), Error> {
-    // SAFETY: F_GETFL only reads the descriptor's flags.
-    let flags = unsafe { libc::fcntl(1, libc::F_GETFL) };
-    let closed = flags < 0 || (flags & libc::O_ACCMODE == libc::O_RDWR && is_dev_null(1));
-    if closed {
+    if CLOSED_AT_START.load(Ordering::Relaxed) {
         return Err(failed(io::Error::from_raw_os_error(libc::EBADF)));
     }
     Ok(())
-}
-
-fn is_dev_null(fd: libc::c_int) -> bool {
-    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: fstat writes a whole `stat` into the buffer when it returns 0.
-    if unsafe { libc::fstat(fd, stat.as_mut_ptr()) } != 0 {
-        return false;
-    }
-    // SAFETY: fstat returned 0, so the buffer is initialised.
-    let stat = unsafe { stat.assume_init() };
-    stat.st_mode & libc::S_IFMT == libc::S_IFCHR && stat.st_rdev == libc::makedev(1, 3)
 }
 
 /// Writes all of `text`, or fails.

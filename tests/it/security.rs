@@ -378,6 +378,12 @@ fn a_closed_or_broken_stdout_is_a_failure() {
     let run = Run::from_output("tokenxchange >&-".into(), output, Duration::ZERO);
     run.failure(1, "cannot write to stdout: Bad file descriptor", &env.secrets());
 
+    // /dev/null opened read-write (as Python's DEVNULL is) is a place the caller chose
+    let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null").unwrap();
+    let output = env.cmd().command().stdout(null).output().unwrap();
+    let run = Run::from_output("tokenxchange <>/dev/null".into(), output, Duration::ZERO);
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "{run}");
+
     let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
     let output = env.cmd().command().stdout(full).output().unwrap();
     let run = Run::from_output("tokenxchange >/dev/full".into(), output, Duration::ZERO);
