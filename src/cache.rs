@@ -13,10 +13,10 @@
 //! missing, corrupt or foreign entry, a FIFO where a file should be, a full disk, a lock
 //! that cannot be had) is said with `-v` and the run carries on without it.
 
-use std::ffi::{CStr, CString};
-use std::fs::{self, DirBuilder, File, TryLockError};
+use std::ffi::CString;
+use std::fs::{self, DirBuilder, File, Metadata, TryLockError};
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::error::Error;
 use crate::exec_credential::Credential;
 use crate::time::rfc3339;
-use crate::token::{Secret, hex_sha256, read_opened};
+use crate::token::{Secret, hex_sha256, open_at, read_opened};
 use crate::url::Url;
 
 const VERSION: u32 = 2;
@@ -37,6 +37,8 @@ const MAX_ENTRY: u64 = 64 * 1024;
 pub struct Cache {
     dir: File,
     path: PathBuf,
+    /// This process's effective uid, the owner everything in here must have.
+    me: u32,
 }
 
 #[derive(miniserde::Serialize, miniserde::Deserialize)]
@@ -102,12 +104,12 @@ impl Cache {
     /// The entry for `key` if it is intact and not expired at `now`; else why not.
     pub fn read(&self, key: &str, now: i64) -> Result<Credential, String> {
         let name = entry_name(key);
-        let file = match self.open_file(&name, libc::O_RDONLY, false) {
-            Ok(file) => file,
+        let (file, meta) = match self.open_file(&name, libc::O_RDONLY, false) {
+            Ok(opened) => opened,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Err("no entry".into()),
             Err(err) => return Err(format!("cannot read {name}: {err}")),
         };
-        let text = read_opened(file, MAX_ENTRY)
+        let text = read_opened(file, &meta, MAX_ENTRY)
             .and_then(|bytes| String::from_utf8(bytes).map_err(|_| io::Error::other("not UTF-8")))
             .map_err(|err| format!("cannot read {name}: {err}"))?;
         let entry = match miniserde::json::from_str::<Entry>(&text) {
@@ -126,7 +128,7 @@ impl Cache {
     pub fn lock(&self, key: &str, until: Instant) -> Option<File> {
         let name = format!("{}.lock", &key[..32]);
         let file = match self.open_file(&name, libc::O_RDWR | libc::O_CREAT, false) {
-            Ok(file) => file,
+            Ok((file, _)) => file,
             Err(err) => {
                 verbose!("cache lock {}: cannot use {name}: {err}", short(key));
                 return None;
@@ -171,7 +173,10 @@ impl Cache {
     /// acceptable under the same policy as a flag.
     pub fn read_endpoint(&self, issuer: &Url, allow_insecure_http: bool) -> Option<Url> {
         let name = endpoint_name(issuer);
-        let bytes = self.open_file(&name, libc::O_RDONLY, false).and_then(|file| read_opened(file, MAX_ENTRY)).ok()?;
+        let bytes = self
+            .open_file(&name, libc::O_RDONLY, false)
+            .and_then(|(file, meta)| read_opened(file, &meta, MAX_ENTRY))
+            .ok()?;
         let remembered: RememberedEndpoint = miniserde::json::from_str(std::str::from_utf8(&bytes).ok()?).ok()?;
         if remembered.issuer != issuer.as_str() {
             verbose!("remembered token endpoint in {name} is for another issuer; ignored");
@@ -198,19 +203,20 @@ impl Cache {
     }
 
     /// Opens `name` in the cache directory without following a symlink and without
-    /// blocking, and accepts it only as a regular file of this user.
-    fn open_file(&self, name: &str, flags: libc::c_int, exclusive: bool) -> io::Result<File> {
-        let flags = flags | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
+    /// blocking, and accepts it only as a regular file of this user; returns its `fstat`.
+    fn open_file(&self, name: &str, flags: libc::c_int, exclusive: bool) -> io::Result<(File, Metadata)> {
+        let flags = flags | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
         let flags = if exclusive { flags | libc::O_EXCL } else { flags };
-        let file = File::from(openat(&self.dir, name, flags, 0o600)?);
+        let name = CString::new(name).map_err(|_| io::Error::other("name holds NUL"))?;
+        let file = File::from(open_at(self.dir.as_raw_fd(), &name, flags, 0o600)?);
         let meta = file.metadata()?;
         if !meta.is_file() {
             return Err(io::Error::other("not a regular file"));
         }
-        if meta.uid() != euid() {
+        if meta.uid() != self.me {
             return Err(io::Error::other(format!("owned by uid {}, not this user", meta.uid())));
         }
-        Ok(file)
+        Ok((file, meta))
     }
 
     fn write_atomically(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
@@ -218,7 +224,7 @@ impl Cache {
         let stem = name.split('.').next().unwrap_or("entry");
         let temp = format!(".{}.{stem}.{nanos}.tmp", std::process::id());
         let result = (|| {
-            let mut file = self.open_file(&temp, libc::O_WRONLY | libc::O_CREAT, true)?;
+            let (mut file, _) = self.open_file(&temp, libc::O_WRONLY | libc::O_CREAT, true)?;
             file.write_all(bytes)?;
             file.sync_all()?;
             pause_for_tests();
@@ -237,8 +243,7 @@ impl Cache {
         for name in self.own_files() {
             let stale = if name.ends_with(".tmp") {
                 self.open_file(&name, libc::O_RDONLY, false)
-                    .and_then(|file| file.metadata())
-                    .and_then(|meta| meta.modified())
+                    .and_then(|(_, meta)| meta.modified())
                     .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > Duration::from_secs(60)))
             } else if name.ends_with(".json") && name != keep {
                 self.read(&name[..32], now).is_err_and(|why| why != "no entry")
@@ -291,40 +296,62 @@ const MISSING: &str = "does not exist";
 /// Opens the cache directory `path` (creating it when `create`), checking it and every
 /// directory above it as the module documentation says.
 fn open_dir(path: &Path, create: bool) -> Result<Cache, String> {
-    match fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => return Err("is a symlink".into()),
-        Ok(meta) if !meta.is_dir() => return Err("is not a directory".into()),
-        Ok(_) => {}
-        Err(err) if err.kind() == io::ErrorKind::NotFound && create => {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(path)
-                .map_err(|err| format!("cannot create: {err}"))?;
-        }
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(MISSING.into()),
-        Err(err) => return Err(err.to_string()),
-    }
     let name = match path.components().next_back() {
-        Some(Component::Normal(name)) => name,
+        Some(Component::Normal(name)) => CString::new(name.as_bytes()).map_err(|_| "the name holds NUL")?,
         _ => return Err("is not a plain directory name".into()),
     };
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let parent = fs::canonicalize(parent).map_err(|err| format!("cannot resolve its parent: {err}"))?;
-    let me = euid();
-    // Walk down from the root, each step relative to the last one's descriptor, never
-    // following a symlink: the directories checked are the directories used.
-    let mut dir = File::from(open_directory(None, c"/")?);
-    let mut walked = PathBuf::from("/");
-    check_ancestor(&dir, &walked, me)?;
-    for component in parent.components().skip(1) {
-        walked.push(component);
-        let step = CString::new(component.as_os_str().as_bytes()).map_err(|_| "a path component holds NUL")?;
-        dir = File::from(open_directory(Some(&dir), &step).map_err(|why| format!("{}: {why}", walked.display()))?);
-        check_ancestor(&dir, &walked, me)?;
+    let parent = if parent.is_absolute() {
+        parent.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(|err| format!("cannot resolve its parent: {err}"))?.join(parent)
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let make =
+        || DirBuilder::new().recursive(true).mode(0o700).create(path).map_err(|err| format!("cannot create: {err}"));
+    // The path as written; when a directory above is a symlink, the path it resolves to.
+    let mut walked = walk(&parent, me)?;
+    if matches!(walked, Walked::Missing) {
+        if !create {
+            return Err(MISSING.into());
+        }
+        make()?;
+        walked = walk(&parent, me)?;
     }
-    let name = CString::new(name.as_bytes()).map_err(|_| "the name holds NUL")?;
-    let dir = File::from(open_directory(Some(&dir), &name)?);
+    let above = match walked {
+        Walked::Dir(dir) => dir,
+        Walked::Symlink | Walked::Missing => {
+            let resolved = match fs::canonicalize(&parent) {
+                Err(err) if err.kind() == io::ErrorKind::NotFound && create => {
+                    make()?;
+                    fs::canonicalize(&parent)
+                }
+                other => other,
+            };
+            let resolved = resolved.map_err(|err| format!("cannot resolve its parent: {err}"))?;
+            match walk(&resolved, me)? {
+                Walked::Dir(dir) => dir,
+                _ => return Err("a directory above it changed while it was checked".into()),
+            }
+        }
+    };
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+    let opened = match open_at(above.as_raw_fd(), &name, flags, 0) {
+        Err(err) if err.kind() == io::ErrorKind::NotFound && create => {
+            make()?;
+            open_at(above.as_raw_fd(), &name, flags, 0)
+        }
+        other => other,
+    };
+    let dir = File::from(opened.map_err(|err| match err.raw_os_error() {
+        Some(libc::ELOOP | libc::ENOTDIR) if fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink()) => {
+            "is a symlink".to_string()
+        }
+        Some(libc::ELOOP | libc::ENOTDIR) => "is not a directory".to_string(),
+        Some(libc::ENOENT) => MISSING.to_string(),
+        _ => err.to_string(),
+    })?);
     let meta = dir.metadata().map_err(|err| err.to_string())?;
     if meta.uid() != me {
         return Err(format!("owned by uid {}, not by this user (uid {me})", meta.uid()));
@@ -332,7 +359,46 @@ fn open_dir(path: &Path, create: bool) -> Result<Cache, String> {
     if meta.mode() & 0o077 != 0 {
         return Err(format!("open to group or others (mode {:o}); chmod 700 it", meta.mode() & 0o777));
     }
-    Ok(Cache { dir, path: path.into() })
+    Ok(Cache { dir, path: path.into(), me })
+}
+
+/// How a walk down a path ended.
+enum Walked {
+    /// The last directory, open.
+    Dir(File),
+    /// A component is a symlink (or not a directory): resolve the path and walk again.
+    Symlink,
+    /// A component does not exist.
+    Missing,
+}
+
+/// Opens each directory of the absolute path `dirs` from the root down, each relative to
+/// the last one's descriptor and never following a symlink, so the directories checked
+/// are the directories used; each must belong to root or to `me`.
+fn walk(dirs: &Path, me: u32) -> Result<Walked, String> {
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+    let mut dir = File::from(open_at(libc::AT_FDCWD, c"/", flags, 0).map_err(|err| format!("/: {err}"))?);
+    let mut walked = PathBuf::from("/");
+    check_ancestor(&dir, &walked, me)?;
+    for component in dirs.components() {
+        let step = match component {
+            Component::Normal(step) => step.as_bytes(),
+            Component::ParentDir => b"..",
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => continue,
+        };
+        walked.push(component);
+        let step = CString::new(step).map_err(|_| "a path component holds NUL")?;
+        dir = match open_at(dir.as_raw_fd(), &step, flags, 0) {
+            Ok(fd) => File::from(fd),
+            Err(err) if matches!(err.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) => {
+                return Ok(Walked::Symlink);
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Walked::Missing),
+            Err(err) => return Err(format!("{}: {err}", walked.display())),
+        };
+        check_ancestor(&dir, &walked, me)?;
+    }
+    Ok(Walked::Dir(dir))
 }
 
 fn check_ancestor(dir: &File, path: &Path, me: u32) -> Result<(), String> {
@@ -341,34 +407,6 @@ fn check_ancestor(dir: &File, path: &Path, me: u32) -> Result<(), String> {
         return Err(format!("{} above it is owned by uid {uid}, neither root nor this user", path.display()));
     }
     Ok(())
-}
-
-fn open_directory(parent: Option<&File>, name: &CStr) -> Result<OwnedFd, String> {
-    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-    let fd = match parent {
-        Some(parent) => openat_c(parent.as_raw_fd(), name, flags, 0),
-        None => openat_c(libc::AT_FDCWD, name, flags, 0),
-    };
-    fd.map_err(|err| match err.raw_os_error() {
-        Some(libc::ELOOP) | Some(libc::ENOTDIR) => "is a symlink or not a directory".to_string(),
-        _ => err.to_string(),
-    })
-}
-
-fn openat(dir: &File, name: &str, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
-    let name = CString::new(name).map_err(|_| io::Error::other("name holds NUL"))?;
-    openat_c(dir.as_raw_fd(), &name, flags, mode)
-}
-
-fn openat_c(dir: libc::c_int, name: &CStr, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
-    // SAFETY: `name` is a valid NUL-terminated string; the returned descriptor is owned by
-    // nothing else and is closed by the `OwnedFd`.
-    let fd = unsafe { libc::openat(dir, name.as_ptr(), flags, libc::c_uint::from(mode)) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just returned by openat and is open.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn renameat(dir: &File, from: &str, to: &str) -> io::Result<()> {
@@ -389,11 +427,6 @@ fn unlinkat(dir: &File, name: &str) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
-}
-
-fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
 }
 
 fn entry_name(key: &str) -> String {

@@ -4,10 +4,12 @@
 //! `Display`, and its `Debug` prints a short SHA-256 fingerprint, so a secret cannot end up
 //! in a message by accident. Files are read on every run (the kubelet rotates the token).
 
+use std::ffi::{CStr, CString};
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::{File, Metadata};
 use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::error::Error;
@@ -82,13 +84,14 @@ const MAX_SECRET_FILE: u64 = 64 * 1024;
 /// directories are refused before anything is read, so swapping the path for one of them
 /// can neither block a run past `--timeout` nor make it read forever.
 pub fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
-    let file = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path)?;
-    read_opened(file, max)
+    let name = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::other("path holds NUL"))?;
+    let file = File::from(open_at(libc::AT_FDCWD, &name, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY, 0)?);
+    let meta = file.metadata()?;
+    read_opened(file, &meta, max)
 }
 
-/// [`read_bounded`] for a file already opened without blocking.
-pub fn read_opened(mut file: File, max: u64) -> io::Result<Vec<u8>> {
-    let meta = file.metadata()?;
+/// [`read_bounded`] for a file already opened without blocking, with its `fstat`.
+pub fn read_opened(mut file: File, meta: &Metadata, max: u64) -> io::Result<Vec<u8>> {
     if !meta.is_file() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
     }
@@ -96,13 +99,40 @@ pub fn read_opened(mut file: File, max: u64) -> io::Result<Vec<u8>> {
     if meta.len() > max {
         return Err(too_large());
     }
-    // Sized from the stat: one read for the content and one for the end of file.
-    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
-    (&mut file).take(max + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max {
-        return Err(too_large());
+    // Sized from the stat plus one byte: a short read of a regular file is its end, so a
+    // file read whole costs one read(2); one that grew meanwhile is read on, up to `max`.
+    let mut bytes = vec![0; meta.len() as usize + 1];
+    let mut filled = 0;
+    loop {
+        match file.read(&mut bytes[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        }
+        if filled < bytes.len() {
+            break;
+        }
+        if filled as u64 > max {
+            return Err(too_large());
+        }
+        bytes.resize((bytes.len() * 2).min(max as usize + 1), 0);
     }
+    bytes.truncate(filled);
     Ok(bytes)
+}
+
+/// `openat(2)` with close-on-exec, straight through libc (musl's `open` adds an
+/// `fcntl` per file).
+pub fn open_at(dir: libc::c_int, name: &CStr, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
+    // SAFETY: `name` is a valid NUL-terminated string; the returned descriptor is owned by
+    // nothing else and is closed by the `OwnedFd`.
+    let fd = unsafe { libc::openat(dir, name.as_ptr(), flags | libc::O_CLOEXEC, libc::c_uint::from(mode)) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by openat and is open.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Lowercase hex SHA-256, for fingerprints and cache keys.
