@@ -126,3 +126,38 @@ fn kubectl_authenticates_with_the_projected_token_itself() {
     }
     assert_eq!(env.dex.requests().len(), 0, "--direct never talks to Dex");
 }
+
+/// The example cluster Secret of `deploy/direct`, its token path mapped onto the test's
+/// file, authenticates real kubectl as the source ServiceAccount, without Dex.
+#[test]
+fn the_direct_cluster_secret_example_authenticates() {
+    use miniserde::json::Value;
+    let Some(kubectl) = crate::kubectl::newest_kubectl("the --direct cluster Secret end-to-end test") else { return };
+    let config = crate::kubectl::cluster_secret_config("deploy/direct/cluster-secret.yaml");
+    let Some(Value::Object(exec)) = config.get("execProviderConfig") else { panic!("no execProviderConfig") };
+    let Some(Value::Array(args)) = exec.get("args") else { panic!("no args") };
+    let env = Env::new();
+    let (_, file) = target_token(&env, 3600);
+    let mapped: Vec<String> = args
+        .iter()
+        .map(|arg| match arg {
+            Value::String(s) => s.replace("/var/run/secrets/tokenxchange/token", &file.to_string_lossy()),
+            other => panic!("argument {other:?} is not a string"),
+        })
+        .collect();
+    assert_eq!(mapped, ["--direct".to_string(), "--token-file".into(), file.display().to_string()]);
+    let api = ApiServer::start_with(vec![ApiServerConfig {
+        issuer: SOURCE_ISSUER.into(),
+        client_id: TARGET.into(),
+        key: SigningKey::source_cluster(),
+        username_claim: "sub".into(),
+        username_prefix: "source:".into(),
+    }]);
+    let path = env.dir.write(
+        "kubeconfig-direct-secret",
+        kubeconfig(&api.url(), &api.ca_pem(), "client.authentication.k8s.io/v1", Path::new(BIN), &mapped),
+    );
+    let (code, stdout, stderr) = whoami(&kubectl, &path, &env.dir.join("home"));
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains(&format!("source:{SA_NAME}")), "{stdout}");
+}

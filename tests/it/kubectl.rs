@@ -134,8 +134,8 @@ fn per_cluster_settings_from_the_kubeconfig_extension() {
 }
 
 /// The `config` JSON of the example Argo CD cluster Secret (the block under `config: |`).
-fn cluster_secret_config() -> miniserde::json::Object {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/argocd/cluster-secret.yaml");
+pub fn cluster_secret_config(file: &str) -> miniserde::json::Object {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
     let yaml = std::fs::read_to_string(&path).unwrap();
     let mut lines = yaml.lines().skip_while(|l| l.trim() != "config: |").skip(1);
     let first = lines.next().expect("config block");
@@ -157,7 +157,7 @@ fn cluster_secret_config() -> miniserde::json::Object {
 fn the_argocd_cluster_secret_example_authenticates() {
     use miniserde::json::Value;
     let Some(kubectl) = newest_kubectl("the cluster Secret end-to-end test") else { return };
-    let config = cluster_secret_config();
+    let config = cluster_secret_config("deploy/argocd/cluster-secret.yaml");
     let Some(Value::Object(exec)) = config.get("execProviderConfig") else { panic!("no execProviderConfig") };
     assert!(exec.get("env").is_none(), "settings go in args, not env");
     let text = |key: &str| match exec.get(key) {
