@@ -220,6 +220,12 @@ struct Flags {
     given: Vec<String>,
 }
 
+/// Whether `name` is a variable this parser reads.
+pub fn reads(name: &std::ffi::OsStr) -> bool {
+    name.as_encoded_bytes().starts_with(b"TOKENXCHANGE_")
+        || ["KUBERNETES_EXEC_INFO", "KUBECACHEDIR", "HOME"].iter().any(|known| name == *known)
+}
+
 /// Parses the arguments (without the program name) against the environment `env`.
 pub fn parse(
     args: impl IntoIterator<Item = OsString>,

@@ -48,7 +48,11 @@ fn main() -> ExitCode {
 /// Runs the command; returns what goes to stdout.
 fn run() -> Result<String, Error> {
     let started = Instant::now();
-    match cli::parse(std::env::args_os().skip(1), &|name| std::env::var_os(name))? {
+    // The environment is read once: a getenv scans all of it, and an Argo CD pod has
+    // hundreds of service variables.
+    let vars: Vec<_> = std::env::vars_os().filter(|(name, _)| cli::reads(name)).collect();
+    let env = |name: &str| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    match cli::parse(std::env::args_os().skip(1), &env)? {
         Command::Help => Ok(cli::USAGE.to_string()),
         Command::Version => Ok(concat!("tokenxchange ", env!("CARGO_PKG_VERSION"), "\n").into()),
         Command::Clean { cache_dir, verbose } => {
