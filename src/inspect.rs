@@ -139,9 +139,9 @@ fn fill(report: &mut Report, config: &Config, inspect: &Inspect, started: Instan
     let mut trust = Section::default();
     trust.put("roots", Value::Array(tls::trust(&exchange.tls).into_iter().map(Value::String).collect::<Array>()));
     report.tls = Some(trust);
-    let client_secret = exchange.client_secret.read()?;
 
     report.failed_step = Some("exchange");
+    let client_secret = exchange.client_secret.read()?;
     let trace = RefCell::new(Trace::default());
     let deadline = started + config.timeout;
     let begun = Instant::now();
