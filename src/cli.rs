@@ -237,7 +237,7 @@ pub fn parse(
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(usage)? {
         match &arg {
-            Long(name) => flags.given.push(format!("--{name}")),
+            Long(name) => flags.given.push(["--", name].concat()),
             Short('o') => flags.given.push("-o".into()),
             _ => {}
         }

@@ -258,11 +258,21 @@ fn interpret(url: &Url, response: &http::Response, requested_type: &str, now: i6
     Ok(Credential { token, expires_at })
 }
 
-/// RFC 6750's `b64token`: letters, digits, `-._~+/`, then optional `=` padding.
+/// RFC 6750's `b64token`: letters, digits, `-._~+/`, then optional `=` padding. A table
+/// lookup per byte: a token is a kilobyte or more.
 fn is_bearer_token(token: &str) -> bool {
+    const ALLOWED: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut byte = 0;
+        while byte < 256 {
+            let b = byte as u8;
+            table[byte] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+            byte += 1;
+        }
+        table
+    };
     let body = token.trim_end_matches('=');
-    !body.is_empty()
-        && body.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+    !body.is_empty() && body.bytes().all(|b| ALLOWED[usize::from(b)])
 }
 
 /// No credential is kept longer than this, whatever the server says (a year).
