@@ -235,3 +235,18 @@ fn an_audience_without_the_client_id_is_warned() {
     assert_eq!(run.code, Some(0), "{run}");
     assert!(run.stdout.contains("warning   the issued token's aud does not contain the client id 'argocd'"), "{run}");
 }
+
+#[test]
+fn an_issuer_shows_the_discovered_endpoint() {
+    let env = Env::new();
+    let run = env.issuer().args(["inspect", "-o", "json"]).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    clean(&env, &run);
+    let report = report(&run);
+    let endpoint = section(&report, "endpoint");
+    assert_eq!(text(endpoint, "issuer"), env.dex.issuer());
+    assert_eq!(text(endpoint, "source"), "--issuer");
+    assert_eq!(text(endpoint, "token endpoint"), env.dex.token_endpoint());
+    assert_eq!(text(endpoint, "token endpoint source"), "discovered");
+    assert!(!env.dir.join("home/.kube").exists(), "inspect never touches the cache");
+}

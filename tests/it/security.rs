@@ -126,6 +126,22 @@ fn cache_directories_another_user_controls_are_never_used() {
 }
 
 #[test]
+fn a_symlinked_parent_into_a_directory_of_this_user_still_caches() {
+    // $HOME/.kube as a symlink to a directory of the same user (or root) is fine.
+    let env = Env::new();
+    let real = TempDir::new("real-kube");
+    let home = TempDir::new("linked-home");
+    std::os::unix::fs::symlink(real.path(), home.join(".kube")).unwrap();
+    for _ in 0..2 {
+        let run = env.cached().env("HOME", home.path()).arg("-v").run();
+        assert_eq!(run.code, Some(0), "{run}");
+        assert!(!run.stderr.contains("cache off"), "{run}");
+    }
+    assert_eq!(env.dex.token_requests(), 1);
+    assert_eq!(files_with(&real.join("cache/tokenxchange"), "json").len(), 1);
+}
+
+#[test]
 fn a_cache_below_a_world_writable_root_owned_directory_still_caches() {
     // As Kubernetes creates emptyDir volumes: root-owned, mode 0777, mounted at /tmp.
     let env = Env::new();
