@@ -32,16 +32,28 @@ pub fn check() -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes all of `text`, or fails.
-pub fn write(mut text: &str) -> Result<(), Error> {
-    while !text.is_empty() {
+/// Writes all of `text`, or fails. Partial writes continue where they stopped (by bytes:
+/// a cut may fall inside a character), and a non-blocking stdout that is full is waited
+/// for rather than given up on.
+pub fn write(text: &str) -> Result<(), Error> {
+    let mut bytes = text.as_bytes();
+    while !bytes.is_empty() {
         // SAFETY: the pointer and length describe a live, initialised buffer.
-        let written = unsafe { libc::write(1, text.as_ptr().cast(), text.len()) };
-        match written {
-            n if n > 0 => text = &text[n as usize..],
-            0 => return Err(failed(io::Error::from(io::ErrorKind::WriteZero))),
-            _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
-            _ => return Err(failed(io::Error::last_os_error())),
+        let written = unsafe { libc::write(1, bytes.as_ptr().cast(), bytes.len()) };
+        if written > 0 {
+            bytes = &bytes[written as usize..];
+            continue;
+        }
+        let err = io::Error::last_os_error();
+        match err.kind() {
+            _ if written == 0 => return Err(failed(io::Error::from(io::ErrorKind::WriteZero))),
+            io::ErrorKind::Interrupted => {}
+            io::ErrorKind::WouldBlock => {
+                let mut ready = libc::pollfd { fd: 1, events: libc::POLLOUT, revents: 0 };
+                // SAFETY: one valid pollfd; poll only writes its `revents`.
+                unsafe { libc::poll(&mut ready, 1, -1) };
+            }
+            _ => return Err(failed(err)),
         }
     }
     Ok(())

@@ -405,3 +405,62 @@ fn a_closed_or_broken_stdout_is_a_failure() {
     let run = Run::from_output("tokenxchange >/dev/full".into(), output, Duration::ZERO);
     run.failure(1, "cannot write to stdout: No space left on device", &env.secrets());
 }
+
+/// A non-blocking pipe of one page as stdout, read slowly: every write is partial, some
+/// cut inside a character of a non-ASCII report, and some meet a full pipe (EAGAIN).
+#[test]
+fn a_slow_non_blocking_stdout_still_gets_everything() {
+    let Some(python) = ["python3", "/usr/bin/python3"]
+        .into_iter()
+        .find(|p| std::process::Command::new(p).arg("-V").output().is_ok_and(|o| o.status.success()))
+    else {
+        eprintln!("python3 not found: skipping the non-blocking stdout test");
+        return;
+    };
+    let env = Env::new();
+    const SLOW_READER: &str = r#"
+import fcntl, os, subprocess, sys, time
+r, w = os.pipe()
+fcntl.fcntl(w, 1031, 4096)  # F_SETPIPE_SZ: one page
+fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+child = subprocess.Popen(sys.argv[1:], stdout=w, stderr=subprocess.PIPE)
+os.close(w)
+out = b""
+while True:
+    time.sleep(0.002)
+    chunk = os.read(r, 1000)
+    if not chunk:
+        break
+    out += chunk
+err = child.stderr.read()
+sys.stdout.buffer.write(b"%d\n" % child.wait() + err + b"\n--\n" + out)
+"#;
+    for pad in 0..2 {
+        // An issued token whose claims make a report of several pages, mostly 2-byte
+        // characters, shifted by `pad` bytes so that cuts fall inside characters.
+        let wide: Vec<String> = (0..30).map(|i| format!(r#""c{i:02}":"{}{}""#, "x".repeat(pad), "é".repeat(120))).collect();
+        let claims = format!(
+            r#"{{"iss":"{}","aud":"{CLIENT_ID}","exp":{},"name":"{SA_NAME}",{}}}"#,
+            env.dex.issuer(),
+            now() + 3600,
+            wide.join(",")
+        );
+        let token = testkit::SigningKey::dex().sign(&claims);
+        let body = format!(r#"{{"access_token":"{token}","issued_token_type":"{ID_TOKEN}","expires_in":3600}}"#);
+        env.dex.push_fault(Fault::status(200, "application/json", &body));
+        let mut args = vec![BIN.to_string(), "inspect".into()];
+        args.extend(env.cmd().command().get_args().map(|a| a.to_string_lossy().into_owned()));
+        let output = std::process::Command::new(python)
+            .args(["-c", SLOW_READER])
+            .args(&args)
+            .env_clear()
+            .env("HOME", env.dir.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8(output.stdout).expect("the report is whole UTF-8");
+        let (status, report) = text.split_once("\n--\n").unwrap();
+        assert!(status.starts_with("0\n"), "exit and stderr: {status}");
+        assert!(report.len() > 8192, "a report of several pages: {} bytes", report.len());
+        assert!(report.contains(&format!("username  oidc:{SA_NAME}\n")) && report.ends_with("ok\n"), "{report}");
+    }
+}
