@@ -3,8 +3,8 @@
 //!
 //! Two steps: [`parse`] reads the arguments into raw [`Flags`] (nothing else), then
 //! `resolve` layers them with the environment and the cluster's settings, under one rule
-//! written once in [`Layers`]: the cluster's exec config (per target cluster) wins over a
-//! flag, a flag over its `TOKENXCHANGE_*` variable, a variable over the default. Nothing
+//! written once in [`Layers`]: a flag wins over the cluster's exec config (per target
+//! cluster), that over the flag's `TOKENXCHANGE_*` variable, a variable over the default. Nothing
 //! here reads files or opens sockets; the environment arrives as a lookup function so
 //! tests can fake it. The types it fills belong to the modules that use them.
 
@@ -364,8 +364,9 @@ fn inspect_options(flags: &Flags) -> Result<(Option<String>, Option<String>, boo
     Ok((flags.username_claim.clone(), flags.username_prefix.clone(), json))
 }
 
-/// Where a setting can come from, highest first: the cluster's exec config, a flag, its
-/// variable. Every setting is read through [`Layers::one`], [`Layers::list`] or
+/// Where a setting can come from, highest first: a flag, the cluster's exec config, the
+/// flag's variable. A flag is the exec configuration's own word; a cluster entry may come
+/// from a less trusted kubeconfig, so it cannot redirect the secrets that flags aim. Every setting is read through [`Layers::one`], [`Layers::list`] or
 /// [`Layers::switch`], which apply that order; a variable that is set but empty counts as
 /// unset, and one that is not UTF-8 is a usage error naming it.
 struct Layers<'a> {
@@ -387,20 +388,20 @@ impl Layers<'_> {
 
     /// A single value.
     fn one(&self, cluster: Option<String>, flag: Option<String>, var: &str) -> Result<Option<String>, Error> {
-        Ok(match cluster.or(flag) {
+        Ok(match flag.or(cluster) {
             Some(value) => Some(value),
             None => self.var(var)?,
         })
     }
 
-    /// A list: the cluster's list, else the repeated flag, else the variable's
+    /// A list: the repeated flag, else the cluster's list, else the variable's
     /// comma-separated entries.
     fn list(&self, cluster: Option<Vec<String>>, flag: Vec<String>, var: &str) -> Result<Vec<String>, Error> {
-        if let Some(list) = cluster {
-            return Ok(list);
-        }
         if !flag.is_empty() {
             return Ok(flag);
+        }
+        if let Some(list) = cluster {
+            return Ok(list);
         }
         Ok(self.var(var)?.map(|v| v.split(',').map(|s| s.trim().to_string()).collect()).unwrap_or_default())
     }
@@ -481,12 +482,12 @@ fn exchange(flags: Flags, layers: &Layers<'_>) -> Result<Exchange, Error> {
     // The token endpoint and the issuer replace each other: the highest layer that sets
     // either one decides.
     let (endpoint, endpoint_source) = match one_of([
+        (flags.oidc_endpoint, flags.issuer, "--oidc-endpoint and --issuer"),
         (
             cluster.token_endpoint.clone(),
             cluster.issuer.clone(),
             "tokenEndpoint and issuer in the cluster's exec config",
         ),
-        (flags.oidc_endpoint, flags.issuer, "--oidc-endpoint and --issuer"),
         (
             layers.var("TOKENXCHANGE_OIDC_ENDPOINT")?,
             layers.var("TOKENXCHANGE_ISSUER")?,
@@ -495,11 +496,11 @@ fn exchange(flags: Flags, layers: &Layers<'_>) -> Result<Exchange, Error> {
     ])? {
         Some((layer, OneOf::First(url))) => (
             Endpoint::Token(Url::parse(&url, allow_insecure_http, "--oidc-endpoint")?),
-            ["the cluster's exec config (tokenEndpoint)", "--oidc-endpoint", "TOKENXCHANGE_OIDC_ENDPOINT"][layer],
+            ["--oidc-endpoint", "the cluster's exec config (tokenEndpoint)", "TOKENXCHANGE_OIDC_ENDPOINT"][layer],
         ),
         Some((layer, OneOf::Second(url))) => (
             Endpoint::Issuer(Url::parse(&url, allow_insecure_http, "--issuer")?),
-            ["the cluster's exec config (issuer)", "--issuer", "TOKENXCHANGE_ISSUER"][layer],
+            ["--issuer", "the cluster's exec config (issuer)", "TOKENXCHANGE_ISSUER"][layer],
         ),
         None => {
             return Err(Error::Usage(
@@ -526,12 +527,12 @@ fn exchange(flags: Flags, layers: &Layers<'_>) -> Result<Exchange, Error> {
 
     let scopes = layers.list(cluster.scopes.clone(), flags.scopes, "TOKENXCHANGE_SCOPES")?;
     let scopes = if scopes.is_empty() { vec![DEFAULT_SCOPES.to_string()] } else { scopes };
-    // Variables and the cluster's config hold audiences separated by commas or spaces;
-    // each flag holds one audience as given.
-    let audiences = match cluster.audiences.clone() {
-        Some(list) => split_list(&list),
-        None if flags.audiences.is_empty() => split_list(&layers.list(None, Vec::new(), "TOKENXCHANGE_AUDIENCE")?),
-        None => flags.audiences,
+    // Each flag holds one audience as given; the cluster's config and the variable hold
+    // audiences separated by commas or spaces.
+    let audiences = if flags.audiences.is_empty() {
+        split_list(&layers.list(cluster.audiences.clone(), Vec::new(), "TOKENXCHANGE_AUDIENCE")?)
+    } else {
+        flags.audiences
     };
     let token_type_of = |flag: Option<String>, var: &str, name: &str| -> Result<String, Error> {
         token_type(&layers.one(None, flag, var)?.unwrap_or("id_token".into()), name)
@@ -999,28 +1000,44 @@ mod tests {
     }
 
     #[test]
-    fn cluster_config_overrides_flags() {
+    fn flags_beat_the_cluster_config_which_beats_variables() {
+        // the cluster's keys fill what no flag sets; a flag's endpoint and client stand
         let info = r#"{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","spec":{"interactive":false,"cluster":{"server":"https://a","config":{"audience":"aud-a","connectorID":"c-a","clientID":"id-a","scopes":["openid","groups"],"issuer":"https://dex-a"}}}}"#;
         let config = config_of(&BASE, &[("KUBERNETES_EXEC_INFO", info)]);
         assert_eq!(config.api_version, "client.authentication.k8s.io/v1beta1");
         assert_eq!(config.exchange().request.audiences, ["aud-a"]);
         assert_eq!(config.exchange().request.connector.as_deref(), Some("c-a"));
-        assert_eq!(config.exchange().request.client_id, "id-a");
+        assert_eq!(config.exchange().request.client_id, "argocd");
         assert_eq!(config.exchange().request.scopes, ["openid", "groups"]);
-        assert_eq!(config.exchange().request.endpoint, Endpoint::Issuer(url("https://dex-a")));
-        assert_eq!(config.exchange().endpoint_source, "the cluster's exec config (issuer)");
+        assert_eq!(config.exchange().request.endpoint, Endpoint::Token(url("https://dex.example.com/token")));
+        assert_eq!(config.exchange().endpoint_source, "--oidc-endpoint");
         assert!(config.cluster.as_deref().unwrap().contains("\"server\":\"https://a\""));
 
-        // the cluster layer beats flags and variables; tokenEndpoint replaces an --issuer
-        let info = r#"{"apiVersion":"client.authentication.k8s.io/v1","spec":{"cluster":{"server":"https://b","config":{"tokenEndpoint":"https://dex-b/token","scopes":"openid groups","clientID":"id-b"}}}}"#;
-        let env =
-            [("KUBERNETES_EXEC_INFO", info), ("TOKENXCHANGE_CLIENT_ID", "env-id"), ("TOKENXCHANGE_SCOPES", "email")];
-        let config = config_of(&["--issuer=https://flag-issuer", "--client-id=flag-id", "--no-cache"], &env);
+        // without flags, the cluster's keys beat the variables; tokenEndpoint replaces the
+        // variable's issuer
+        let info = r#"{"apiVersion":"client.authentication.k8s.io/v1","spec":{"cluster":{"server":"https://b","config":{"tokenEndpoint":"https://dex-b/token","scopes":"openid groups","clientID":"id-b","audience":"b1, b2"}}}}"#;
+        let env = [
+            ("KUBERNETES_EXEC_INFO", info),
+            ("TOKENXCHANGE_CLIENT_ID", "env-id"),
+            ("TOKENXCHANGE_SCOPES", "email"),
+            ("TOKENXCHANGE_ISSUER", "https://env-issuer"),
+            ("TOKENXCHANGE_AUDIENCE", "env-aud"),
+        ];
+        let config = config_of(&["--no-cache"], &env);
         assert_eq!(config.exchange().request.endpoint, Endpoint::Token(url("https://dex-b/token")));
+        assert_eq!(config.exchange().endpoint_source, "the cluster's exec config (tokenEndpoint)");
         assert_eq!(config.exchange().request.client_id, "id-b");
         assert_eq!(config.exchange().request.scopes, ["openid", "groups"]);
+        assert_eq!(config.exchange().request.audiences, ["b1", "b2"]);
+
+        // flags beat the cluster: a cluster entry cannot send the secrets elsewhere
+        let flags = ["--issuer=https://flag-issuer", "--client-id=flag-id", "--audience=flag-aud", "--no-cache"];
+        let config = config_of(&flags, &env);
+        assert_eq!(config.exchange().request.endpoint, Endpoint::Issuer(url("https://flag-issuer")));
+        assert_eq!(config.exchange().request.client_id, "flag-id");
+        assert_eq!(config.exchange().request.audiences, ["flag-aud"]);
         let both = r#"{"spec":{"cluster":{"config":{"tokenEndpoint":"https://a/token","issuer":"https://a"}}}}"#;
-        assert!(usage_error(&BASE, &[("KUBERNETES_EXEC_INFO", both)]).contains("exclude each other"));
+        assert!(usage_error(&["--client-id=a"], &[("KUBERNETES_EXEC_INFO", both)]).contains("exclude each other"));
 
         let unknown = r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"cluster":{"server":"https://a","config":{"audiance":"x"}}}}"#;
         assert_eq!(

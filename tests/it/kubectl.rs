@@ -89,12 +89,17 @@ fn per_cluster_settings_from_the_kubeconfig_extension() {
     let cache = TempDir::new("per-cluster-cache");
     let (server, ca_pem) = (api.url(), api.ca_pem());
     let cluster = |name, extension| Cluster { name, server: &server, ca_pem: &ca_pem, exec_extension: Some(extension) };
+    // Cluster c tries to send the secrets elsewhere: the exec config's --oidc-endpoint
+    // flag wins over a cluster's tokenEndpoint (flags > cluster > variables).
     let clusters = [
-        cluster("a", "{audience: cluster-a}"),
+        cluster("a", "{audience: cluster-a, connectorID: kubernetes}"),
         cluster("b", "{audience: [cluster-b, shared], connectorID: kubernetes-b}"),
+        cluster("c", "{audience: cluster-c, connectorID: kubernetes, tokenEndpoint: 'https://127.0.0.1:9/elsewhere'}"),
         cluster("bad", "{audiance: typo}"),
     ];
-    let args = plugin_args(&env, cache.path());
+    // The connector is left to the clusters: a flag would win over their connectorID.
+    let args: Vec<String> =
+        plugin_args(&env, cache.path()).into_iter().filter(|a| !a.starts_with("--dex-connector")).collect();
     let user = User::Exec {
         api_version: "client.authentication.k8s.io/v1",
         command: Path::new(BIN),
@@ -107,7 +112,7 @@ fn per_cluster_settings_from_the_kubeconfig_extension() {
         let (code, stdout, stderr) = whoami(&kubectl, &path, &env.dir.join("home"));
         (code == Some(0), stdout, stderr)
     };
-    for context in ["a", "b"] {
+    for context in ["a", "b", "c"] {
         let (ok, stdout, stderr) = run(context);
         assert!(ok && stdout.contains(&format!("oidc:{SA_NAME}")), "context {context}\n{stdout}\n{stderr}");
     }
@@ -125,6 +130,7 @@ fn per_cluster_settings_from_the_kubeconfig_extension() {
         [
             (vec!["cluster-a".to_string()], Some("kubernetes".to_string())),
             (vec!["cluster-b".to_string(), "shared".to_string()], Some("kubernetes-b".to_string())),
+            (vec!["cluster-c".to_string()], Some("kubernetes".to_string())),
         ]
     );
 
