@@ -77,6 +77,11 @@ pub fn route(url: &Url, env: &Env) -> Result<Route, Error> {
     }
     let proxy = proxy.trim();
     let proxy = if proxy.contains("://") { proxy.to_string() } else { format!("http://{proxy}") };
+    if let Some((userinfo, _)) = proxy.split_once("://").and_then(|(_, rest)| rest.rsplit_once('@')) {
+        // The proxy's password is a secret of this run like the others.
+        redact::register(userinfo);
+        redact::register(userinfo.split_once(':').map_or("", |(_, password)| password));
+    }
     check(&proxy).map_err(|why| Error::Usage(format!("invalid {name} '{}': {why}", masked(&proxy))))?;
     verbose!("using proxy {} for {host} ({name})", masked(&proxy));
     Ok(Route { why: format!("{} from {name}", masked(&proxy)), proxy: Some(proxy) })

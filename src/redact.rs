@@ -125,8 +125,49 @@ fn forms(secret: &str) -> Vec<String> {
     for bytes in [secret.as_bytes(), crate::form::escape(secret).as_bytes()] {
         out.extend(base64_fragments(bytes));
     }
+    out.extend(json_forms(secret));
     out.retain(|form| form.len() >= MIN_FRAGMENT || form == secret);
     out
+}
+
+/// The secret as it stands inside a JSON string, as encoders write it: `"` and `\`
+/// escaped, control characters as `\uXXXX`; optionally also `/` (`\/`), everything
+/// outside ASCII (`\u00e9`, either hex case, surrogate pairs beyond the BMP), and `<`,
+/// `>`, `&` (Go's encoding/json does, by default).
+fn json_forms(secret: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for slash in [false, true] {
+        for ascii in [None, Some(false), Some(true)] {
+            for html in [false, true] {
+                let mut text = String::with_capacity(secret.len() + 8);
+                for c in secret.chars() {
+                    match c {
+                        '"' => text.push_str("\\\""),
+                        '\\' => text.push_str("\\\\"),
+                        '/' if slash => text.push_str("\\/"),
+                        '<' | '>' | '&' if html => push_unicode(&mut text, c, false),
+                        c if c.is_control() => push_unicode(&mut text, c, false),
+                        c if !c.is_ascii() && ascii.is_some() => push_unicode(&mut text, c, ascii == Some(true)),
+                        c => text.push(c),
+                    }
+                }
+                out.push(text);
+            }
+        }
+    }
+    out
+}
+
+/// `\uXXXX` for `c`, as a surrogate pair beyond the BMP.
+fn push_unicode(out: &mut String, c: char, upper: bool) {
+    let mut units = [0u16; 2];
+    for unit in c.encode_utf16(&mut units) {
+        if upper {
+            out.push_str(&format!("\\u{unit:04X}"));
+        } else {
+            out.push_str(&format!("\\u{unit:04x}"));
+        }
+    }
 }
 
 /// Percent-encoding that leaves ASCII letters, digits and `keep` as they are; `plus`
@@ -206,6 +247,20 @@ mod tests {
             }
         }
         assert_eq!(line(&format!("x{secret}y")), "x[redacted]y");
+    }
+
+    #[test]
+    fn blanks_a_secret_echoed_inside_json() {
+        let secret = "Zq9\"kP\\w7éX/<𝄞>";
+        register(secret);
+        for escaped in [
+            r#"Zq9\"kP\\w7éX/<𝄞>"#,
+            r#"Zq9\"kP\\w7\u00e9X\/<\ud834\udd1e>"#,
+            r#"Zq9\"kP\\w7\u00E9X/\u003c\uD834\uDD1E\u003e"#,
+        ] {
+            let echoed = echo(format!(r#"{{"client_secret": "{escaped}"}}"#).as_bytes(), 1000);
+            assert_eq!(echoed, r#"{"client_secret": "[redacted]"}"#, "{escaped}");
+        }
     }
 
     #[test]

@@ -276,6 +276,7 @@ fn client_identity(settings: &Settings) -> Result<Option<Identity>, Error> {
         return Err(bad("client certificate", cert_source, "no PEM certificate found"));
     }
     let key_pem = pem_bytes(key_source, "client key")?;
+    crate::redact::register(&String::from_utf8_lossy(&key_pem));
     let key = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|_| bad("client key", key_source, "no PEM private key found"))?;
     Ok(Some((chain, key)))

@@ -53,11 +53,34 @@ fn tokens_that_cannot_be_credentials_are_exit_3() {
     direct(&env, &opaque).run().failure(3, "with --direct it must be a JWT", &["not-a-jwt"]);
     let no_exp = SigningKey::source_cluster().sign(r#"{"iss":"x","sub":"system:serviceaccount:a:b"}"#);
     let file = env.dir.write("no-exp", &no_exp);
-    direct(&env, &file).run().failure(3, "with --direct it must carry an exp claim", &[&no_exp]);
+    direct(&env, &file).run().failure(3, "with --direct it must carry a numeric exp claim", &[&no_exp]);
     let expired =
         testkit::mint_sa_token_at("argocd", "argocd-application-controller", TARGET, now() - 7200, now() - 60);
     let file = env.dir.write("expired", &expired);
     direct(&env, &file).run().failure(3, "it expired at ", &[&expired]);
+    let future =
+        testkit::mint_sa_token_at("argocd", "argocd-application-controller", TARGET, now() + 600, now() + 3600);
+    let file = env.dir.write("future", &future);
+    direct(&env, &file).run().failure(3, "it is not valid before ", &[&future]);
+
+    // JWT-shaped but not a bearer token a server takes, or an exp that is not a number
+    let good = testkit::mint_sa_token("argocd", "argocd-application-controller", TARGET, 3600);
+    let [header, payload, signature] = <[&str; 3]>::try_from(good.split('.').collect::<Vec<_>>()).unwrap();
+    use base64::Engine;
+    let string_exp =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(r#"{{"exp":"{}"}}"#, now() + 3600));
+    for bad in [
+        format!(".{payload}."),
+        format!("{header}.{payload}."),
+        format!("x\"y.{payload}.{signature}"),
+        format!("é.{payload}.{signature}"),
+        format!("{header}.{payload}.{signature}.extra"),
+    ] {
+        let file = env.dir.write("bad-jwt", &bad);
+        direct(&env, &file).run().failure(3, "with --direct it must be a JWT", &[]);
+    }
+    let file = env.dir.write("string-exp", format!("{header}.{string_exp}.{signature}"));
+    direct(&env, &file).run().failure(3, "it must carry a numeric exp claim", &[]);
 }
 
 #[test]

@@ -438,7 +438,8 @@ sys.stdout.buffer.write(b"%d\n" % child.wait() + err + b"\n--\n" + out)
     for pad in 0..2 {
         // An issued token whose claims make a report of several pages, mostly 2-byte
         // characters, shifted by `pad` bytes so that cuts fall inside characters.
-        let wide: Vec<String> = (0..30).map(|i| format!(r#""c{i:02}":"{}{}""#, "x".repeat(pad), "é".repeat(120))).collect();
+        let wide: Vec<String> =
+            (0..30).map(|i| format!(r#""c{i:02}":"{}{}""#, "x".repeat(pad), "é".repeat(120))).collect();
         let claims = format!(
             r#"{{"iss":"{}","aud":"{CLIENT_ID}","exp":{},"name":"{SA_NAME}",{}}}"#,
             env.dex.issuer(),
