@@ -376,7 +376,9 @@ enum Walked {
 /// the last one's descriptor and never following a symlink, so the directories checked
 /// are the directories used; each must belong to root or to `me`.
 fn walk(dirs: &Path, me: u32) -> Result<Walked, String> {
-    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+    // O_PATH: passing through a directory needs only search permission (a 0711 /home),
+    // and fstat and openat work on such a descriptor.
+    let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW;
     let mut dir = File::from(open_at(libc::AT_FDCWD, c"/", flags, 0).map_err(|err| format!("/: {err}"))?);
     let mut walked = PathBuf::from("/");
     check_ancestor(&dir, &walked, me)?;

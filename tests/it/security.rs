@@ -142,6 +142,48 @@ fn a_symlinked_parent_into_a_directory_of_this_user_still_caches() {
 }
 
 #[test]
+fn a_directory_above_that_can_be_passed_but_not_listed_still_caches() {
+    // As /home is on hardened hosts: mode 0711. Only another user feels it: run as one.
+    let test = "the 0711 ancestor test";
+    let env = Env::new();
+    let top = TempDir::new("passable");
+    let theirs = top.join("user");
+    private_dir(&theirs);
+    std::fs::set_permissions(top.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    // the other user must read the token, the CA and run the binary
+    for path in [env.dir.path(), env.token_file.as_path(), env.ca.as_path()] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    if !give_away(&theirs, test) {
+        return;
+    }
+    let Some(setpriv) = ["/usr/bin/setpriv", "/bin/setpriv"].into_iter().find(|p| Path::new(p).exists()) else {
+        eprintln!("setpriv not found: skipping {test}");
+        return;
+    };
+    // the binary where the other user can run it (the checkout may be closed to others)
+    let bin_dir = TempDir::new("bin-for-others");
+    std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let program = bin_dir.join("tokenxchange");
+    std::fs::copy(BIN, &program).unwrap();
+    let as_other = |args: &[&str]| {
+        let mut command = env.cached().command();
+        let given: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
+        let envs: Vec<_> = command.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))).collect();
+        command = std::process::Command::new(setpriv);
+        command.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"]).arg(&program).args(given).args(args);
+        command.env_clear().envs(envs).env("HOME", &theirs);
+        Run::from_output("setpriv … tokenxchange".into(), command.output().unwrap(), Duration::ZERO)
+    };
+    for _ in 0..2 {
+        let run = as_other(&["-v"]);
+        assert_eq!(run.code, Some(0), "{run}");
+        assert!(!run.stderr.contains("cache off"), "{run}");
+    }
+    assert_eq!(env.dex.token_requests(), 1, "the second run was a hit");
+}
+
+#[test]
 fn a_cache_below_a_world_writable_root_owned_directory_still_caches() {
     // As Kubernetes creates emptyDir volumes: root-owned, mode 0777, mounted at /tmp.
     let env = Env::new();
