@@ -118,6 +118,9 @@ pub fn describe(err: &rustls::Error, given_ca: bool) -> TlsFailure {
         E::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }) => {
             TlsFailure::WrongName
         }
+        E::InvalidCertificate(CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. }) => {
+            TlsFailure::Certificate("not for servers (its extended key usage lacks serverAuth)".into())
+        }
         E::InvalidCertificate(CertificateError::Other(other)) => match other.0.downcast_ref::<webpki::Error>() {
             Some(webpki::Error::CaUsedAsEndEntity) => TlsFailure::CaAsServerCertificate,
             Some(inner) => TlsFailure::Certificate(words(&format!("{inner:?}"), ' ')),
@@ -332,6 +335,9 @@ impl ServerCertVerifier for Verifier {
         let cert = webpki::EndEntityCert::try_from(end_entity).map_err(|_| invalid(CertificateError::BadEncoding))?;
         cert.verify_is_valid_for_subject_name(server_name).map_err(|_| invalid(CertificateError::NotValidForName))?;
         let (not_before, not_after) = validity(end_entity).ok_or(invalid(CertificateError::BadEncoding))?;
+        if !for_servers(end_entity).ok_or(invalid(CertificateError::BadEncoding))? {
+            return Err(invalid(CertificateError::InvalidPurpose));
+        }
         let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
         if now < not_before {
             return Err(invalid(CertificateError::NotValidYet));
@@ -365,8 +371,9 @@ impl ServerCertVerifier for Verifier {
     }
 }
 
-/// `validity` and `subject` of a DER certificate's `tbsCertificate` (RFC 5280 §4.1).
-fn validity_and_subject(der: &[u8]) -> Option<(&[u8], &[u8])> {
+/// `validity`, `subject` and what follows (the key, then the optional unique ids and
+/// extensions) of a DER certificate's `tbsCertificate` (RFC 5280 §4.1).
+fn tbs_parts(der: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
     let (certificate, _) = der_element(der, 0x30)?;
     let (tbs, _) = der_element(certificate, 0x30)?;
     let mut rest = tbs;
@@ -377,13 +384,55 @@ fn validity_and_subject(der: &[u8]) -> Option<(&[u8], &[u8])> {
     rest = der_element(rest, 0x30)?.1; // signature
     rest = der_element(rest, 0x30)?.1; // issuer
     let (validity, rest) = der_element(rest, 0x30)?;
-    let (subject, _) = der_element(rest, 0x30)?;
-    Some((validity, subject))
+    let (subject, rest) = der_element(rest, 0x30)?;
+    Some((validity, subject, rest))
+}
+
+/// Whether the certificate may serve TLS servers: no extended key usage, or one that
+/// holds serverAuth or anyExtendedKeyUsage (RFC 5280 §4.2.1.12); `None` when unreadable.
+fn for_servers(der: &[u8]) -> Option<bool> {
+    const EKU: &[u8] = &[0x55, 0x1d, 0x25];
+    const SERVER_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
+    const ANY: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
+    let (_, _, rest) = tbs_parts(der)?;
+    let (_, mut rest) = der_element(rest, 0x30)?; // subjectPublicKeyInfo
+    for optional in [0x81, 0x82] {
+        if rest.first() == Some(&optional) {
+            rest = der_element(rest, optional)?.1; // issuerUniqueID, subjectUniqueID
+        }
+    }
+    if rest.first() != Some(&0xa3) {
+        return Some(true); // no extensions
+    }
+    let (explicit, _) = der_element(rest, 0xa3)?;
+    let (mut extensions, _) = der_element(explicit, 0x30)?;
+    while !extensions.is_empty() {
+        let (extension, after) = der_element(extensions, 0x30)?;
+        extensions = after;
+        let (oid, mut value) = der_element(extension, 0x06)?;
+        if oid != EKU {
+            continue;
+        }
+        if value.first() == Some(&0x01) {
+            value = der_element(value, 0x01)?.1; // critical
+        }
+        let (octets, _) = der_element(value, 0x04)?;
+        let (mut purposes, _) = der_element(octets, 0x30)?;
+        while !purposes.is_empty() {
+            let (purpose, after) = der_element(purposes, 0x06)?;
+            purposes = after;
+            if purpose == SERVER_AUTH || purpose == ANY {
+                return Some(true);
+            }
+        }
+        return Some(false);
+    }
+    Some(true)
 }
 
 /// `notBefore` and `notAfter` of a DER certificate, in Unix seconds.
 fn validity(der: &[u8]) -> Option<(i64, i64)> {
-    let (validity, _) = validity_and_subject(der)?;
+    let (validity, _, _) = tbs_parts(der)?;
     let (not_before, after) = der_time(validity)?;
     let (not_after, _) = der_time(after)?;
     Some((not_before, not_after))
@@ -391,7 +440,7 @@ fn validity(der: &[u8]) -> Option<(i64, i64)> {
 
 /// The first common name (OID 2.5.4.3) in a DER certificate's subject.
 fn common_name(der: &[u8]) -> Option<String> {
-    let (_, mut name) = validity_and_subject(der)?;
+    let (_, mut name, _) = tbs_parts(der)?;
     while !name.is_empty() {
         let (set, after) = der_element(name, 0x31)?;
         name = after;

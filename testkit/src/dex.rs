@@ -41,7 +41,7 @@ pub struct DexConfig {
     pub tls12_only: bool,
     /// Serve a self-signed `CA:TRUE` certificate for these names instead of one issued by
     /// a test CA; [`Dex::ca_pem`] is then that certificate.
-    pub self_signed: Option<Vec<String>>,
+    pub self_signed: Option<pki::SelfSigned>,
     /// The `token_endpoint` the discovery document names, instead of `<issuer>/token`.
     pub discovered_token_endpoint: Option<String>,
 }
@@ -243,7 +243,7 @@ impl Dex {
             ClientAuth::Required(pem) => Some(pem.as_str()),
         };
         let identity = match &config.self_signed {
-            Some(names) => pki::self_signed_ca_server(&names.iter().map(String::as_str).collect::<Vec<_>>()),
+            Some(self_signed) => self_signed.identity(),
             None => ca.server_identity(),
         };
         let ca_pem = if config.self_signed.is_some() { identity.cert_pem.clone() } else { ca.cert_pem() };

@@ -26,7 +26,7 @@ pub use jwt::{SOURCE_ISSUER, SigningKey, claim_int, claim_str, decode_payload, m
 pub use kubectl::{
     Cluster, User, every_kubectl, exec_kubeconfig, kubeconfig, kubectls, newest_kubectl, token_kubeconfig, whoami,
 };
-pub use pki::{Ca, Identity};
+pub use pki::{Ca, Identity, SelfSigned};
 pub use proxy::Proxy;
 pub use temp_dir::TempDir;
 pub use time::{now, parse_rfc3339, rfc3339};

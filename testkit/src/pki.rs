@@ -72,22 +72,48 @@ impl Ca {
 }
 
 /// A self-signed server certificate that is also a CA (`CA:TRUE`), as `openssl req -x509`
-/// makes by default, for `names` (IP addresses or DNS names). Clients trust it by being
-/// given the certificate itself.
-pub fn self_signed_ca_server(names: &[&str]) -> Identity {
-    let mut params = CertificateParams::default();
-    params.distinguished_name = common_name(names.first().copied().unwrap_or("self-signed"));
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.subject_alt_names = names
-        .iter()
-        .map(|name| match name.parse::<IpAddr>() {
-            Ok(ip) => SanType::IpAddress(ip),
-            Err(_) => SanType::DnsName((*name).try_into().expect("valid DNS name")),
-        })
-        .collect();
-    let key = KeyPair::generate().expect("generate key");
-    let cert = params.self_signed(&key).expect("self-sign certificate");
-    Identity { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+/// makes by default. Clients trust it by being given the certificate itself.
+#[derive(Clone, Debug)]
+pub struct SelfSigned {
+    /// IP addresses or DNS names.
+    pub names: Vec<String>,
+    /// Valid from and until, in days from now (negative: in the past).
+    pub valid_days: (i64, i64),
+    /// Marked for client authentication only (extended key usage), not for servers.
+    pub client_auth_only: bool,
+}
+
+impl SelfSigned {
+    /// Valid from yesterday for a year, for `names`, with no extended key usage.
+    pub fn new(names: &[&str]) -> SelfSigned {
+        SelfSigned { names: names.iter().map(|n| n.to_string()).collect(), valid_days: (-1, 365), client_auth_only: false }
+    }
+
+    pub fn identity(&self) -> Identity {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = common_name(self.names.first().map_or("self-signed", String::as_str));
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.subject_alt_names = self
+            .names
+            .iter()
+            .map(|name| match name.parse::<IpAddr>() {
+                Ok(ip) => SanType::IpAddress(ip),
+                Err(_) => SanType::DnsName(name.as_str().try_into().expect("valid DNS name")),
+            })
+            .collect();
+        let day = |offset: i64| {
+            let date = crate::time::rfc3339(crate::time::now() + offset * 86_400);
+            let n = |range: std::ops::Range<usize>| date[range].parse::<u16>().expect("a date");
+            rcgen::date_time_ymd(i32::from(n(0..4)), n(5..7) as u8, n(8..10) as u8)
+        };
+        (params.not_before, params.not_after) = (day(self.valid_days.0), day(self.valid_days.1));
+        if self.client_auth_only {
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        }
+        let key = KeyPair::generate().expect("generate key");
+        let cert = params.self_signed(&key).expect("self-sign certificate");
+        Identity { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+    }
 }
 
 fn common_name(cn: &str) -> DistinguishedName {

@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use testkit::{AlertServer, DexConfig};
+use testkit::{AlertServer, DexConfig, SelfSigned};
 
 use crate::util::*;
 
@@ -37,7 +37,11 @@ fn a_server_without_a_common_version_is_named_and_not_retried() {
 }
 
 fn self_signed(names: &[&str]) -> Env {
-    Env::with(DexConfig { self_signed: Some(names.iter().map(|n| n.to_string()).collect()), ..DexConfig::default() })
+    with_self_signed(SelfSigned::new(names))
+}
+
+fn with_self_signed(certificate: SelfSigned) -> Env {
+    Env::with(DexConfig { self_signed: Some(certificate), ..DexConfig::default() })
 }
 
 #[test]
@@ -77,4 +81,25 @@ fn a_self_signed_certificate_for_another_name_is_refused() {
         &env.secrets(),
     );
     assert_eq!(env.dex.token_requests(), 0);
+}
+
+#[test]
+fn a_given_self_signed_certificate_is_still_checked_for_dates_and_purpose() {
+    let names = ["127.0.0.1", "localhost"];
+    let cases = [
+        (SelfSigned { valid_days: (-30, -1), ..SelfSigned::new(&names) }, "server certificate has expired"),
+        (
+            SelfSigned { valid_days: (2, 30), ..SelfSigned::new(&names) },
+            "server certificate is not valid yet (check this machine's clock)",
+        ),
+        (
+            SelfSigned { client_auth_only: true, ..SelfSigned::new(&names) },
+            "server certificate rejected: not for servers (its extended key usage lacks serverAuth)",
+        ),
+    ];
+    for (certificate, expected) in cases {
+        let env = with_self_signed(certificate);
+        env.cmd().run().failure(5, expected, &env.secrets());
+        assert_eq!(env.dex.token_requests(), 0, "{expected}");
+    }
 }
