@@ -29,6 +29,8 @@ use crate::token::{Secret, hex_sha256, open_at, read_opened};
 use crate::url::Url;
 
 const VERSION: u32 = 2;
+/// A lock without an entry, untouched this long and held by nobody, is removed.
+const STALE_LOCK: Duration = Duration::from_secs(600);
 /// Entries larger than this are not ours.
 const MAX_ENTRY: u64 = 64 * 1024;
 
@@ -237,20 +239,29 @@ impl Cache {
         result
     }
 
-    /// Removes expired or unreadable entries (other than `keep`) and stale temp files.
+    /// Removes expired or unreadable entries (other than `keep`), stale temp files, and
+    /// the locks of keys that have no entry any more (each rotation of the subject token
+    /// makes new keys) once nobody holds them.
     fn prune(&self, keep: &str, now: i64) {
         let keep = entry_name(keep);
-        for name in self.own_files() {
+        let names = self.own_files();
+        let older_than = |name: &str, age: Duration| {
+            self.open_file(name, libc::O_RDONLY, false)
+                .and_then(|(_, meta)| meta.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|elapsed| elapsed > age))
+        };
+        for name in &names {
             let stale = if name.ends_with(".tmp") {
-                self.open_file(&name, libc::O_RDONLY, false)
-                    .and_then(|(_, meta)| meta.modified())
-                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > Duration::from_secs(60)))
-            } else if name.ends_with(".json") && name != keep {
+                older_than(name, Duration::from_secs(60))
+            } else if name.ends_with(".json") && *name != keep {
                 self.read(&name[..32], now).is_err_and(|why| why != "no entry")
+            } else if name.ends_with(".lock") && !names.contains(&format!("{}.json", &name[..32])) {
+                older_than(name, STALE_LOCK)
+                    && self.open_file(name, libc::O_RDWR, false).is_ok_and(|(file, _)| file.try_lock().is_ok())
             } else {
                 false
             };
-            if stale && unlinkat(&self.dir, &name).is_ok() {
+            if stale && unlinkat(&self.dir, name).is_ok() {
                 verbose!("cache: pruned {name}");
             }
         }
@@ -535,6 +546,18 @@ mod tests {
         cache.write(&current, &Credential { token: Secret::new("3"), expires_at: Some(10_000) }, 500);
         assert!(!dir.join(entry_name(&old)).exists());
         assert!(dir.join(entry_name(&fresh)).exists());
+
+        // the lock of a key without an entry goes once old and free, not before
+        let orphan = "e".repeat(64);
+        let lock_path = dir.join(format!("{}.lock", &orphan[..32]));
+        let held = cache.lock(&orphan, Instant::now()).unwrap();
+        let old_time = std::time::SystemTime::now() - Duration::from_secs(3600);
+        File::options().write(true).open(&lock_path).unwrap().set_modified(old_time).unwrap();
+        cache.write(&current, &Credential { token: Secret::new("3"), expires_at: Some(10_000) }, 500);
+        assert!(lock_path.exists(), "a held lock stays");
+        drop(held);
+        cache.write(&current, &Credential { token: Secret::new("3"), expires_at: Some(10_000) }, 500);
+        assert!(!lock_path.exists(), "an old, free lock without an entry goes");
         let removed = clean(&dir).unwrap();
         assert_eq!(removed.len(), 2);
         assert!(fs::read_dir(&dir).unwrap().next().is_none());
