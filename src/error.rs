@@ -29,7 +29,8 @@ pub enum Error {
     /// The identity provider answered 4xx with an OAuth error body.
     OAuth { status: u16, error: String, description: Option<String> },
     /// The identity provider answered 4xx without an OAuth error body.
-    Refused { url: String, status: u16, body: String },
+    /// `what` was asked: `token exchange` or `discovery`.
+    Refused { what: &'static str, url: String, status: u16, body: String },
     /// 5xx, 429 or 408: worth trying again later, after `retry_after` when the server said.
     Unavailable { url: String, status: u16, body: String, retry_after: Option<Duration> },
     /// No HTTP answer: DNS, connect, reset, timeout; `proxy` when one was in the way.
@@ -130,11 +131,9 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
-            Error::Refused { url, status, body } => write!(
-                f,
-                "token exchange refused: {url} answered HTTP {status} without an OAuth error{}",
-                body_suffix(body)
-            ),
+            Error::Refused { what, url, status, body } => {
+                write!(f, "{what} refused: {url} answered HTTP {status} without an OAuth error{}", body_suffix(body))
+            }
             Error::Unavailable { url, status, body, .. } => {
                 write!(f, "identity provider unavailable: {url} answered HTTP {status}{}", body_suffix(body))
             }

@@ -199,7 +199,7 @@ fn discover(client: &http::Client, url: &Url, request: &Request, deadline: Insta
         let response = http::get(client, url, timeout)?;
         match response.status {
             200..=299 => Ok(response),
-            status => Err(status_error(url, status, &response)),
+            status => Err(status_error("discovery", url, status, &response)),
         }
     })?;
     let bad =
@@ -219,7 +219,7 @@ fn discover(client: &http::Client, url: &Url, request: &Request, deadline: Insta
 fn interpret(url: &Url, response: &http::Response, requested_type: &str, now: i64) -> Result<Credential, Error> {
     let status = response.status;
     if !(200..=299).contains(&status) {
-        return Err(status_error(url, status, response));
+        return Err(status_error("token exchange", url, status, response));
     }
     let bad = |reason: String| Error::BadResponse { url: url.to_string(), status, reason };
     let length = response.body.len();
@@ -335,7 +335,7 @@ fn jitter(max: Duration) -> Duration {
 
 /// An error for a non-2xx answer: OAuth errors, refusals and transient statuses. Every
 /// echoed field is redacted and escaped.
-fn status_error(url: &Url, status: u16, response: &http::Response) -> Error {
+fn status_error(what: &'static str, url: &Url, status: u16, response: &http::Response) -> Error {
     let oauth = claims::object(&response.body).and_then(|body| match body.get("error") {
         Some(Value::String(error)) if !error.is_empty() => {
             let description = match body.get("error_description") {
@@ -360,7 +360,7 @@ fn status_error(url: &Url, status: u16, response: &http::Response) -> Error {
         },
         400..=499 => match oauth {
             Some((error, description)) => Error::OAuth { status, error, description },
-            None => Error::Refused { url: url.to_string(), status, body: echo() },
+            None => Error::Refused { what, url: url.to_string(), status, body: echo() },
         },
         _ => Error::BadResponse { url: url.to_string(), status, reason: format!("unexpected HTTP status: {}", echo()) },
     }

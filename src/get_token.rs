@@ -66,9 +66,10 @@ fn credential(config: &Config, exchange: &Exchange, deadline: Instant) -> Result
     Ok(credential)
 }
 
-/// Everything that changes the issued token: endpoint or issuer, client, a hash of the
-/// secret, connector, scopes and audiences as sets, token types, the cluster client-go
-/// named, and a hash of the subject token (a rotated token never gets an old credential).
+/// Everything that changes the issued token: how the server is trusted, endpoint or
+/// issuer, client, a hash of the secret, connector, scopes and audiences as sets, token
+/// types, the cluster client-go named, and a hash of the subject token (a rotated token
+/// never gets an old credential).
 fn key(config: &Config, exchange: &Exchange, client_secret: &Secret, subject: &Secret) -> String {
     let request = &exchange.request;
     let (kind, url) = match &request.endpoint {
@@ -76,7 +77,19 @@ fn key(config: &Config, exchange: &Exchange, client_secret: &Secret, subject: &S
         Endpoint::Issuer(url) => ("issuer", url),
     };
     let connector = request.connector.as_ref().map_or("none".to_string(), |c| format!("some:{c}"));
+    // How the token was obtained counts too: one fetched without verifying the server, or
+    // over plain HTTP, is never served to a run that verifies.
+    let tls = &exchange.tls;
+    let trust = match (tls.insecure_skip_verify, request.allow_insecure_http) {
+        (true, _) => "unverified",
+        (false, true) => "verified, http allowed",
+        (false, false) => "verified",
+    };
+    let ca_files: Vec<String> = tls.ca_files.iter().map(|path| path.to_string_lossy().into_owned()).collect();
     cache::key(&[
+        Part::One(trust),
+        Part::Set(&ca_files),
+        Part::Set(&tls.ca_data),
         Part::One(kind),
         Part::One(url.as_str()),
         Part::One(&request.client_id),

@@ -86,7 +86,11 @@ pub struct SelfSigned {
 impl SelfSigned {
     /// Valid from yesterday for a year, for `names`, with no extended key usage.
     pub fn new(names: &[&str]) -> SelfSigned {
-        SelfSigned { names: names.iter().map(|n| n.to_string()).collect(), valid_days: (-1, 365), client_auth_only: false }
+        SelfSigned {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            valid_days: (-1, 365),
+            client_auth_only: false,
+        }
     }
 
     pub fn identity(&self) -> Identity {

@@ -87,6 +87,11 @@ fn everything_that_changes_the_token_changes_the_key() {
     check(env.cached().args(["--scopes", "openid"]), "scopes");
     check(env.cached().args(["--dex-connector", "kubernetes2"]), "connector");
     check(env.cached().args(["--audience", "target-a"]), "audience");
+    let ca_data = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(env.dex.ca_pem())
+    };
+    check(env.cached().arg(format!("--certificate-authority-data={ca_data}")), "the trusted roots");
     let cluster_a = r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"cluster":{"server":"https://a.example:6443"},"interactive":false}}"#;
     check(env.cached().env("KUBERNETES_EXEC_INFO", cluster_a), "cluster");
     let rotated =

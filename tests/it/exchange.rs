@@ -185,6 +185,18 @@ fn issuer_discovery_finds_the_token_endpoint() {
     assert_eq!(claim_str(&credential.claims(), "aud"), Some(CLIENT_ID.into()));
     let paths: Vec<String> = env.dex.requests().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
     assert_eq!(paths, ["GET /dex/.well-known/openid-configuration", "POST /dex/token"]);
+
+    // a wrong issuer path: discovery is refused, not the exchange
+    let wrong = format!("--issuer={}/nowhere", env.dex.issuer());
+    env.bare()
+        .arg(&wrong)
+        .args(["--client-id", CLIENT_ID, "--no-cache", "--certificate-authority"])
+        .arg(&env.ca)
+        .arg("--token-file")
+        .arg(&env.token_file)
+        .run()
+        .failure(4, "discovery refused: https://127.0.0.1:", &env.secrets())
+        .failure(4, "/dex/nowhere/.well-known/openid-configuration answered HTTP 404 without an OAuth error", &[]);
 }
 
 #[test]

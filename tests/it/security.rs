@@ -507,3 +507,12 @@ sys.stdout.buffer.write(b"%d\n" % child.wait() + err + b"\n--\n" + out)
         assert!(report.contains(&format!("username  oidc:{SA_NAME}\n")) && report.ends_with("ok\n"), "{report}");
     }
 }
+
+#[test]
+fn a_token_fetched_without_verification_is_never_served_to_a_verifying_run() {
+    let env = Env::new();
+    let unverified = env.cached().arg("--insecure-skip-tls-verify").run();
+    assert_eq!(unverified.code, Some(0), "{unverified}");
+    env.cached().run().success();
+    assert_eq!(env.dex.token_requests(), 2, "the verifying run exchanged for itself");
+}
