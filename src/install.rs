@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 
 const NAME: &str = "tokenxchange";
+/// A file at the target larger than this is not a tokenxchange binary.
+const MAX_BINARY: u64 = 64 << 20;
 
 /// Installs the running binary into `dir`; returns the line to print.
 pub fn install(dir: &Path, force: bool) -> Result<String, Error> {
@@ -24,7 +26,9 @@ pub fn install(dir: &Path, force: bool) -> Result<String, Error> {
     let binary = fs::read(&source)
         .map_err(|err| Error::Runtime(format!("cannot read the running binary {}: {err}", source.display())))?;
     let target = dir.join(NAME);
-    match fs::read(&target) {
+    // Bounded, without blocking, regular files only: a FIFO or /dev/zero planted at the
+    // target cannot hang an init container.
+    match crate::token::read_bounded(&target, MAX_BINARY) {
         Ok(existing) if existing == binary => {
             ensure_executable(&target)?;
             return Ok(format!("{} is already installed (unchanged)", target.display()));

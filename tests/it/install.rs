@@ -171,3 +171,15 @@ fn the_static_binary_runs_in_an_empty_root() {
     assert_eq!(installed.code, Some(0), "{installed}");
     assert_eq!(std::fs::read(root.join("out/tokenxchange")).unwrap(), std::fs::read(&binary).unwrap());
 }
+
+#[test]
+fn a_fifo_or_device_at_the_target_never_blocks_install() {
+    let dir = TempDir::new("install-fifo");
+    let target = dir.join("tokenxchange");
+    assert!(Command::new("mkfifo").arg(&target).status().unwrap().success());
+    let run = install(&dir, &[dir.path().as_os_str()]);
+    run.failure(1, "not a regular file; use --force to replace it", &[]);
+    let forced = install(&dir, &["--force".as_ref(), dir.path().as_os_str()]);
+    assert_eq!(forced.code, Some(0), "{forced}");
+    assert_eq!(std::fs::read(&target).unwrap(), std::fs::read(BIN).unwrap());
+}

@@ -229,6 +229,10 @@ impl Env {
     }
 }
 
+/// No run of the binary in a test may take longer than this (the tests give `--timeout`
+/// a few seconds at most).
+pub const WATCHDOG: Duration = Duration::from_secs(60);
+
 /// The binary, under construction: a [`Command`] with a clean environment, HOME in a
 /// temporary directory, and stdin from /dev/null.
 pub struct Cmd(Command);
@@ -277,9 +281,26 @@ impl Cmd {
         words.collect::<Vec<_>>().join(" ")
     }
 
+    /// Runs the binary to its end, or kills it after [`WATCHDOG`]: a run that blocks
+    /// (a regression of the never-block rules) fails its test with the command shown
+    /// instead of hanging the suite.
     pub fn run(&self) -> Run {
         let started = Instant::now();
-        let output = self.command().output().expect("run tokenxchange");
-        Run::from_output(self.describe(), output, started.elapsed())
+        let child = self.command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run tokenxchange");
+        let pid = child.id();
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            if wait.recv_timeout(WATCHDOG).is_err() {
+                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            }
+        });
+        let output = child.wait_with_output().expect("wait for tokenxchange");
+        let _ = done.send(());
+        let _ = watchdog.join();
+        let mut run = Run::from_output(self.describe(), output, started.elapsed());
+        if run.elapsed >= WATCHDOG {
+            run.stderr.push_str(&format!("\n[killed by the test watchdog after {} s]", WATCHDOG.as_secs()));
+        }
+        run
     }
 }
