@@ -51,12 +51,6 @@ struct Entry {
     check: String,
 }
 
-#[derive(miniserde::Serialize, miniserde::Deserialize)]
-struct RememberedEndpoint {
-    issuer: String,
-    token_endpoint: String,
-}
-
 /// One part of a cache key: a value, or a list whose order does not matter.
 pub enum Part<'a> {
     One(&'a str),
@@ -179,12 +173,14 @@ impl Cache {
             .open_file(&name, libc::O_RDONLY, false)
             .and_then(|(file, meta)| read_opened(file, &meta, MAX_ENTRY))
             .ok()?;
-        let remembered: RememberedEndpoint = miniserde::json::from_str(std::str::from_utf8(&bytes).ok()?).ok()?;
-        if remembered.issuer != issuer.as_str() {
+        // Two lines: the issuer it was discovered from, then the token endpoint (URLs hold
+        // no line breaks).
+        let (from, endpoint) = std::str::from_utf8(&bytes).ok()?.trim_end().split_once('\n')?;
+        if from != issuer.as_str() {
             verbose!("remembered token endpoint in {name} is for another issuer; ignored");
             return None;
         }
-        match Url::parse(&remembered.token_endpoint, allow_insecure_http, "remembered token endpoint") {
+        match Url::parse(endpoint, allow_insecure_http, "remembered token endpoint") {
             Ok(endpoint) => {
                 verbose!("remembered token endpoint {endpoint} for {issuer}");
                 Some(endpoint)
@@ -197,8 +193,7 @@ impl Cache {
     }
 
     pub fn write_endpoint(&self, issuer: &Url, endpoint: &Url) {
-        let remembered = RememberedEndpoint { issuer: issuer.to_string(), token_endpoint: endpoint.to_string() };
-        let text = miniserde::json::to_string(&remembered);
+        let text = format!("{issuer}\n{endpoint}\n");
         if let Err(err) = self.write_atomically(&endpoint_name(issuer), text.as_bytes()) {
             verbose!("discovered endpoint not remembered: {err}");
         }
@@ -614,7 +609,7 @@ mod tests {
         assert_eq!(cache.read_endpoint(&dex, true), Some(url("http://dex.example/token")));
 
         // An entry planted under the issuer's name but naming another issuer is ignored.
-        let planted = r#"{"issuer":"https://evil","token_endpoint":"https://evil/token"}"#;
+        let planted = "https://evil\nhttps://evil/token\n";
         fs::write(dir.join(endpoint_name(&dex)), planted).unwrap();
         assert_eq!(cache.read_endpoint(&dex, false), None);
         fs::remove_dir_all(&dir).unwrap();

@@ -276,7 +276,9 @@ pub fn parse(
             Long("username-prefix") => flags.username_prefix = Some(string(&mut parser)?),
             Short('o') | Long("output") => flags.output = Some(string(&mut parser)?),
             Value(value) if subcommand.is_none() => {
-                let name = value.into_string().map_err(|v| Error::Usage(format!("unknown command {v:?}")))?;
+                let name = value.into_string().map_err(|v| {
+                    Error::Usage(format!("unknown command '{}' (see --help)", redact::echo(v.as_encoded_bytes(), 100)))
+                })?;
                 match name.as_str() {
                     "get-token" | "inspect" | "clean" | "install" => subcommand = Some(name),
                     _ => {

@@ -6,7 +6,6 @@
 //! as an argument; [`fetch`] and the functions it calls touch the network, through `http`.
 
 use std::cell::RefCell;
-use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, Instant};
 
 use miniserde::json::Value;
@@ -327,10 +326,14 @@ pub fn retry<T>(
     }
 }
 
-/// A uniformly random duration in `0..=max`.
+/// A uniformly random duration in `0..=max`, from the system's random source (ring's,
+/// which TLS uses anyway); no jitter at all if that fails.
 fn jitter(max: Duration) -> Duration {
-    let random = RandomState::new().hash_one(Instant::now());
-    max.mul_f64((random >> 11) as f64 / (1u64 << 53) as f64)
+    let mut bytes = [0u8; 8];
+    if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).is_err() {
+        return Duration::ZERO;
+    }
+    max.mul_f64((u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64)
 }
 
 /// An error for a non-2xx answer: OAuth errors, refusals and transient statuses. Every
