@@ -235,7 +235,7 @@ fn discovered_endpoints_are_remembered() {
     assert_eq!(remembered.len(), 1);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let remember = |endpoint: &str| {
-        let text = format!(r#"{{"issuer":"{}","token_endpoint":"{endpoint}"}}"#, env.dex.issuer());
+        let text = format!("{}\n{endpoint}\n", env.dex.issuer());
         std::fs::write(&remembered[0], text).unwrap();
     };
     remember(&format!("https://127.0.0.1:{port}/dex/token"));

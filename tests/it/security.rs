@@ -64,11 +64,7 @@ fn cache_directories_another_user_controls_are_never_used() {
     let endpoint = files_with(good.path(), "endpoint").pop().expect("a remembered endpoint");
     let trap = TcpListener::bind("127.0.0.1:0").unwrap();
     trap.set_nonblocking(true).unwrap();
-    let planted = format!(
-        r#"{{"issuer":"{}","token_endpoint":"http://127.0.0.1:{}/token"}}"#,
-        env.dex.issuer(),
-        trap.local_addr().unwrap().port()
-    );
+    let planted = format!("{}\nhttp://127.0.0.1:{}/token\n", env.dex.issuer(), trap.local_addr().unwrap().port());
     let plant = |dir: &Path| {
         std::fs::copy(&entry, dir.join(entry.file_name().unwrap())).unwrap();
         std::fs::write(dir.join(endpoint.file_name().unwrap()), &planted).unwrap();
@@ -308,7 +304,7 @@ fn a_stale_remembered_endpoint_is_discovered_again() {
     env.issuer().run().success();
     let file = files_with(&default_cache(&env), "endpoint").pop().expect("a remembered endpoint");
     let remember = |endpoint: &str| {
-        let text = format!(r#"{{"issuer":"{}","token_endpoint":"{endpoint}"}}"#, env.dex.issuer());
+        let text = format!("{}\n{endpoint}\n", env.dex.issuer());
         std::fs::write(&file, text).unwrap();
     };
     let methods_since = |before: usize| -> Vec<String> {
