@@ -954,6 +954,10 @@ mod tests {
             "--username-claim belongs to inspect, not get-token (see --help)"
         );
         assert_eq!(usage_error(&["inspect", "-o", "yaml"], &[]), "invalid -o 'yaml': use text or json");
+        assert_eq!(
+            usage_error(&["inspect", "--username-claim="], &[]),
+            "invalid --username-claim '': name a claim, e.g. name or sub"
+        );
         match parse_with(&["inspect", "--direct", "-o", "json"], &[]) {
             Ok(Command::Inspect(config, inspect)) => {
                 assert!(config.exchange.is_none());

@@ -250,3 +250,21 @@ fn an_issuer_shows_the_discovered_endpoint() {
     assert_eq!(text(endpoint, "token endpoint source"), "discovered");
     assert!(!env.dir.join("home/.kube").exists(), "inspect never touches the cache");
 }
+
+#[test]
+fn claims_from_the_server_cannot_forge_report_lines() {
+    let env = Env::new();
+    let claims = format!(
+        r#"{{"iss":"{}","aud":"argocd","exp":{},"name":"{SA_NAME}","x\nusername  root\u001b[2J":"v\nok"}}"#,
+        env.dex.issuer(),
+        now() + 3600
+    );
+    let token = testkit::SigningKey::dex().sign(&claims);
+    let body = format!(r#"{{"access_token":"{token}","issued_token_type":"{ID_TOKEN}","expires_in":3600}}"#);
+    env.dex.push_fault(Fault::status(200, "application/json", &body));
+    let run = inspect(&env).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stdout.contains(r"x\nusername  root\u{1b}[2J: v\nok"), "{run}");
+    assert_eq!(run.stdout.lines().filter(|l| l.starts_with("username")).count(), 1, "{run}");
+    assert!(!run.stdout.contains('\u{1b}'), "{run}");
+}
