@@ -12,6 +12,18 @@ fn inspect(env: &Env) -> Cmd {
     cmd
 }
 
+/// `inspect` with `args`, once as text and once with `-o json`: (json, the run) each.
+fn both_forms(env: &Env, args: &[&str]) -> [(bool, Run); 2] {
+    [false, true].map(|json| {
+        let mut cmd = inspect(env);
+        cmd.args(args);
+        if json {
+            cmd.args(["-o", "json"]);
+        }
+        (json, cmd.run())
+    })
+}
+
 /// No token and no secret in stdout or stderr, whatever happened.
 fn clean(env: &Env, run: &Run) {
     run.no_secrets(&env.secrets());
@@ -120,13 +132,7 @@ fn json_has_the_stable_keys() {
 #[test]
 fn a_missing_profile_scope_is_exit_6_with_the_reason() {
     let env = Env::new();
-    for json in [false, true] {
-        let mut cmd = inspect(&env);
-        cmd.args(["--scopes", "openid"]);
-        if json {
-            cmd.args(["-o", "json"]);
-        }
-        let run = cmd.run();
+    for (json, run) in both_forms(&env, &["--scopes", "openid"]) {
         assert_eq!(run.code, Some(6), "{run}");
         clean(&env, &run);
         assert_eq!(run.stderr.lines().count(), 1, "{run}");
@@ -198,13 +204,7 @@ fn rfc1123(unix: i64) -> String {
 #[test]
 fn an_oauth_error_still_reports_the_subject() {
     let env = Env::new();
-    for json in [false, true] {
-        let mut cmd = inspect(&env);
-        cmd.args(["--client-secret", "wrong-secret-value"]);
-        if json {
-            cmd.args(["-o", "json"]);
-        }
-        let run = cmd.run();
+    for (json, run) in both_forms(&env, &["--client-secret", "wrong-secret-value"]) {
         assert_eq!(run.code, Some(4), "{run}");
         run.no_secrets(&[&env.subject, "wrong-secret-value"]);
         assert!(!run.stdout.contains("wrong-secret-value") && !run.stdout.contains(&env.subject), "{run}");
