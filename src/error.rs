@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Exit codes, as documented in the README.
+/// Exit codes, as documented in docs/usage.md ("Exit codes").
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_SUBJECT_TOKEN: u8 = 3;
@@ -202,7 +202,7 @@ fn body_suffix(body: &str) -> String {
     if body.is_empty() { String::new() } else { format!(": {body}") }
 }
 
-/// What to check next for the errors Dex is known to return (README, "Troubleshooting").
+/// What to check next for the errors Dex is known to return (docs/troubleshooting.md).
 fn oauth_hint(error: &str, description: Option<&str>) -> Option<&'static str> {
     Some(match (error, description.unwrap_or("")) {
         ("invalid_client", _) => "check --client-id and --client-secret against Dex's staticClients",

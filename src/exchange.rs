@@ -1,6 +1,6 @@
 //! The RFC 8693 exchange: the request fields, finding the endpoint (given, remembered or
 //! discovered), the retry loop, and the reading of the answer into a [`Credential`] or an
-//! [`Error`] (README, "Exit codes" and "Troubleshooting").
+//! [`Error`] (docs/usage.md, "Exit codes"; docs/troubleshooting.md).
 //!
 //! Request building, answer interpretation and expiry arithmetic are pure and take `now`
 //! as an argument; [`fetch`] and the functions it calls touch the network, through `http`.

@@ -1,6 +1,6 @@
 //! The client-go side of the contract: reading `KUBERNETES_EXEC_INFO` (with the
 //! cluster's per-cluster settings) and rendering the one ExecCredential document printed
-//! on stdout (README, "Output" and "Per-cluster settings").
+//! on stdout (docs/usage.md, "Output" and "Per-cluster settings").
 //!
 //! Pure functions only: the caller passes the environment value, the token and the
 //! expiry; this module never reads the clock or writes anything.
