@@ -356,9 +356,9 @@ fn flags_in_usage_table(usage: &str) -> BTreeMap<String, usize> {
         if !in_section {
             continue;
         }
-        if line.starts_with('|') {
+        if let Some(row) = line.strip_prefix('|') {
             in_table = true;
-            let first = line[1..].split(" | ").next().unwrap_or("");
+            let first = row.split(" | ").next().unwrap_or("");
             for flag in flag_tokens(first) {
                 flags.entry(flag).or_insert(i + 1);
             }
