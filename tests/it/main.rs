@@ -3,6 +3,7 @@
 
 mod cache;
 mod direct;
+mod docs;
 mod exchange;
 mod inspect;
 mod install;
