@@ -11,11 +11,11 @@ use miniserde::json::{self, Array, Number, Object, Value};
 
 use crate::claims;
 use crate::cli::{Config, Inspect};
+use crate::direct;
 use crate::error::Error;
 use crate::exchange::{self, Endpoint, Trace};
-use crate::get_token::{direct, unix_now};
 use crate::redact;
-use crate::time::{rfc3339, span};
+use crate::time::{rfc3339, span, unix_now};
 use crate::tls;
 use crate::token;
 
@@ -124,7 +124,7 @@ fn fill(report: &mut Report, config: &Config, inspect: &Inspect, started: Instan
     let Some(exchange) = &config.exchange else {
         // --direct: the subject token is the credential; the target reads its claims.
         report.failed_step = Some("subject");
-        direct(&token, &config.token_file, now)?;
+        direct::credential(&token, &config.token_file, now)?;
         return username(report, subject_claims.as_ref(), inspect, "the subject token");
     };
 

@@ -14,6 +14,7 @@ mod arena;
 mod cache;
 mod claims;
 mod cli;
+mod direct;
 mod error;
 mod exchange;
 mod exec_credential;
