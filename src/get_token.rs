@@ -1,6 +1,7 @@
-//! The `get-token` command: read the subject token and the client secret (on every run),
-//! serve a fresh credential from the cache, else exchange, one run per key at a time
-//! across processes, and render the ExecCredential.
+//! The `get-token` command: check the run against the operator policy, read the subject
+//! token and the client secret (on every run), serve a fresh credential from the cache,
+//! else exchange, one run per key at a time across processes, and render the
+//! ExecCredential.
 
 use std::time::Instant;
 
@@ -10,13 +11,16 @@ use crate::direct;
 use crate::error::Error;
 use crate::exchange::{self, Endpoint};
 use crate::exec_credential::{self, Credential};
+use crate::policy::{self, TrustEnv};
 use crate::time::{rfc3339, unix_now};
 use crate::token::{self, Secret, hex_sha256};
 
 /// The ExecCredential document for this run, with its newline.
-pub fn run(config: &Config, started: Instant) -> Result<String, Error> {
+pub fn run(config: &Config, trust: &TrustEnv, started: Instant) -> Result<String, Error> {
+    // Before any file is read, any connection made or the cache looked at.
+    let allowed = policy::enforce(config, trust)?;
     let credential = match &config.exchange {
-        Some(exchange) => credential(config, exchange, started + config.timeout)?,
+        Some(exchange) => credential(config, &policy::bound(exchange, allowed.as_ref()), started + config.timeout)?,
         None => direct::credential(&token::read_subject(&config.token_file)?, &config.token_file, unix_now())?,
     };
     let expiration = credential.expires_at.map(rfc3339);
