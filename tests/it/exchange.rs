@@ -453,7 +453,7 @@ fn a_client_secret_of_many_kib_still_fits_the_request_head() {
     // The Authorization header outgrows the 18 KiB output buffer: the request sizes its own.
     let secret = "s+".repeat(5_000);
     let env = Env::with(DexConfig {
-        clients: vec![Client { id: "long".into(), secret: secret.clone(), public: false }],
+        clients: vec![Client { id: "long".into(), secret: secret.clone(), ..Client::default() }],
         ..DexConfig::default()
     });
     env.cmd().args(["--client-id", "long", "--client-secret", &secret]).run().success();
@@ -509,7 +509,7 @@ fn secrets_never_reach_stderr_even_verbose() {
 #[test]
 fn a_second_client_from_config_is_accepted() {
     let env = Env::with(DexConfig {
-        clients: vec![Client { id: "argo cd+x".into(), secret: "p a+s%s".into(), public: false }],
+        clients: vec![Client { id: "argo cd+x".into(), secret: "p a+s%s".into(), ..Client::default() }],
         ..DexConfig::default()
     });
     env.cmd().args(["--client-id", "argo cd+x", "--client-secret", "p a+s%s"]).run().success();
