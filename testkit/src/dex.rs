@@ -86,6 +86,24 @@ impl Default for DexConfig {
     }
 }
 
+impl DexConfig {
+    /// Adds a static client per id in `peers`, each trusting every client already
+    /// configured: a request for audience `<peer>` then succeeds as with Dex.
+    pub fn trusting(mut self, peers: &[&str]) -> DexConfig {
+        let clients: Vec<String> = self.clients.iter().map(|c| c.id.clone()).collect();
+        for peer in peers {
+            let id = peer.to_string();
+            self.clients.push(Client {
+                secret: format!("{id}-peer-secret"),
+                id,
+                trusted_peers: clients.clone(),
+                ..Client::default()
+            });
+        }
+        self
+    }
+}
+
 /// A canned misbehaviour for the next token-path request.
 #[derive(Clone, Debug)]
 pub enum Fault {

@@ -168,13 +168,19 @@ fn environment_configures_and_flags_win() {
 
 #[test]
 fn audiences_and_token_types_are_sent() {
-    let env = Env::new();
+    let env = Env::with(DexConfig::default().trusting(&["https://target-a", "target-b"]));
     env.cmd()
         .args(["--audience", "https://target-a", "--audience", "target-b", "--requested-token-type", "access_token"])
         .run()
         .success();
     let request = &env.dex.requests()[0];
     assert_eq!(request.fields("audience"), ["https://target-a", "target-b"]);
+    assert_eq!(
+        request.field("scope"),
+        Some(
+            "openid profile federated:id audience:server:client_id:https://target-a audience:server:client_id:target-b"
+        )
+    );
     assert_eq!(request.field("requested_token_type"), Some("urn:ietf:params:oauth:token-type:access_token"));
 }
 

@@ -81,10 +81,13 @@ fn kubectl_shows_the_plugin_error() {
 #[test]
 fn per_cluster_settings_from_the_kubeconfig_extension() {
     let Some(kubectl) = newest_kubectl("the per-cluster end-to-end test with real kubectl") else { return };
-    let env = Env::with(testkit::DexConfig {
-        connectors: vec!["kubernetes".into(), "kubernetes-b".into()],
-        ..testkit::DexConfig::default()
-    });
+    let env = Env::with(
+        testkit::DexConfig {
+            connectors: vec!["kubernetes".into(), "kubernetes-b".into()],
+            ..testkit::DexConfig::default()
+        }
+        .trusting(&["cluster-a", "cluster-b", "shared", "cluster-c"]),
+    );
     let api = api_server(&env);
     let cache = TempDir::new("per-cluster-cache");
     let (server, ca_pem) = (api.url(), api.ca_pem());
