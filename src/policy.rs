@@ -23,7 +23,7 @@ use rustls::pki_types::pem::PemObject;
 
 use crate::cli::{Config, Exchange};
 use crate::error::Error;
-use crate::exchange::Endpoint;
+use crate::exchange::{CROSS_CLIENT_SCOPE, Endpoint};
 use crate::exec_credential::{self, Destination};
 use crate::redact;
 use crate::tls::PemSource;
@@ -79,7 +79,8 @@ pub struct Facts {
     /// Where the exchange goes: the setting that chose it, token endpoint or issuer.
     pub endpoint: Option<(&'static str, Endpoint)>,
     pub client_id: Option<String>,
-    /// The requested audiences; `None` with `--direct`.
+    /// The requested audiences, those of cross-client scopes in `--scopes` included;
+    /// `None` with `--direct`.
     pub audiences: Option<Vec<String>>,
     pub token_file: PathBuf,
     /// Every file the run may read, with the setting that names it.
@@ -486,7 +487,14 @@ fn facts(config: &Config, env: &TrustEnv) -> Result<Facts, Error> {
     let request = &exchange.request;
     facts.endpoint = Some((exchange.endpoint_source, request.endpoint.clone()));
     facts.client_id = Some(request.client_id.clone());
-    facts.audiences = Some(request.audiences.clone());
+    // A cross-client scope given with --scopes asks Dex for an audience too.
+    let mut audiences = request.audiences.clone();
+    for peer in request.scopes.iter().filter_map(|scope| scope.strip_prefix(CROSS_CLIENT_SCOPE)) {
+        if !audiences.iter().any(|a| a == peer) {
+            audiences.push(peer.to_string());
+        }
+    }
+    facts.audiences = Some(audiences);
     if let ClientSecret::File(path) = &exchange.client_secret {
         facts.files.push(("--client-secret-file", path.clone()));
     }

@@ -14,6 +14,12 @@ use testkit::{ApiServer, ApiServerConfig, Client, Cluster, DexConfig, Fault, Use
 
 use crate::util::*;
 
+/// A change to a run's arguments and variables.
+type Change<'a> = dyn Fn(&mut Vec<String>, &mut Vars) + 'a;
+type Vars = Vec<(&'static str, String)>;
+/// Lays out a policy directory.
+type Setup = dyn Fn(&Path);
+
 /// A listener that never answers and counts the connections made to it.
 struct Trap(TcpListener);
 
@@ -152,7 +158,7 @@ fn a_policy_file_that_cannot_be_used_fails_closed() {
         return;
     }
     let env = Env::new();
-    let cases: [(&str, &dyn Fn(&Path), &str); 7] = [
+    let cases: [(&str, &Setup, &str); 7] = [
         ("malformed", &|dir| drop(std::fs::write(dir.join("policy.json"), "{\"endpoints\": [")), "not valid JSON"),
         (
             "unknown key",
@@ -221,7 +227,7 @@ fn each_key_refuses_a_changed_value_without_connecting() {
     let outside = TempDir::new("outside");
     let outside_file = outside.write("file", "x");
     let secret_file = env.dir.write("client-secret", CLIENT_SECRET);
-    let cmd = |changes: &dyn Fn(&mut Vec<String>, &mut Vec<(&str, String)>)| {
+    let cmd = |changes: &Change<'_>| {
         let mut args: Vec<String> = vec![
             format!("--oidc-endpoint={endpoint}"),
             format!("--client-id={CLIENT_ID}"),
@@ -243,7 +249,7 @@ fn each_key_refuses_a_changed_value_without_connecting() {
         cmd.run_in(&policy)
     };
     let set = |flag: &'static str, value: String| {
-        move |args: &mut Vec<String>, _: &mut Vec<(&str, String)>| {
+        move |args: &mut Vec<String>, _: &mut Vars| {
             args.retain(|a| !a.starts_with(&format!("{flag}=")));
             args.push(format!("{flag}={value}"));
         }
@@ -254,13 +260,13 @@ fn each_key_refuses_a_changed_value_without_connecting() {
     assert!(trap.connections() >= 1, "the allowed run must connect\n{run}");
 
     let dir = env.dir.path().display().to_string();
-    let cases: Vec<(Box<dyn Fn(&mut Vec<String>, &mut Vec<(&str, String)>)>, String)> = vec![
+    let cases: Vec<(Box<Change<'_>>, String)> = vec![
         (
             Box::new(set("--oidc-endpoint", trap.url("/elsewhere"))),
             format!("--oidc-endpoint '{}' is not in the policy's endpoints", trap.url("/elsewhere")),
         ),
         (
-            Box::new(|args: &mut Vec<String>, _: &mut Vec<(&str, String)>| {
+            Box::new(|args: &mut Vec<String>, _: &mut Vars| {
                 args.retain(|a| !a.starts_with("--oidc-endpoint="));
                 args.push(format!("--issuer={}", trap.url("/dex")));
             }),
@@ -284,34 +290,34 @@ fn each_key_refuses_a_changed_value_without_connecting() {
             format!("--certificate-authority '{}' is not in the policy's files", outside_file.display()),
         ),
         (
-            Box::new(|_: &mut Vec<String>, vars: &mut Vec<(&str, String)>| {
+            Box::new(|_: &mut Vec<String>, vars: &mut Vars| {
                 vars.push(("SSL_CERT_FILE", "/tmp/evil-ca.pem".into()))
             }),
             "SSL_CERT_FILE '/tmp/evil-ca.pem' is not in the policy's files".into(),
         ),
         (
-            Box::new(|_: &mut Vec<String>, vars: &mut Vec<(&str, String)>| vars.push(("SSL_CERT_DIR", "/tmp".into()))),
+            Box::new(|_: &mut Vec<String>, vars: &mut Vars| vars.push(("SSL_CERT_DIR", "/tmp".into()))),
             "SSL_CERT_DIR '/tmp' is not a directory in the policy's files".into(),
         ),
         (
-            Box::new(|args: &mut Vec<String>, _: &mut Vec<(&str, String)>| {
+            Box::new(|args: &mut Vec<String>, _: &mut Vars| {
                 args.push("--insecure-skip-tls-verify".into())
             }),
             "--insecure-skip-tls-verify is not allowed (policy key insecure is not true)".into(),
         ),
         (
-            Box::new(|args: &mut Vec<String>, _: &mut Vec<(&str, String)>| args.push("--allow-insecure-http".into())),
+            Box::new(|args: &mut Vec<String>, _: &mut Vars| args.push("--allow-insecure-http".into())),
             "--allow-insecure-http is not allowed (policy key insecure is not true)".into(),
         ),
         (
-            Box::new(|args: &mut Vec<String>, _: &mut Vec<(&str, String)>| {
+            Box::new(|args: &mut Vec<String>, _: &mut Vars| {
                 args.retain(|a| !a.starts_with("--certificate-authority="));
                 args.push(format!("--certificate-authority-data={}", STANDARD.encode(env.dex.ca_pem())));
             }),
             "--certificate-authority-data (inline data, not shown) is not allowed (policy key inlineData is not true; name a file instead)".into(),
         ),
         (
-            Box::new(|_: &mut Vec<String>, vars: &mut Vec<(&str, String)>| {
+            Box::new(|_: &mut Vec<String>, vars: &mut Vars| {
                 vars.push(("TOKENXCHANGE_CLIENT_KEY_DATA", STANDARD.encode("-----BEGIN PRIVATE KEY-----")));
                 vars.push(("TOKENXCHANGE_CLIENT_CERTIFICATE_DATA", STANDARD.encode("-----BEGIN CERTIFICATE-----")));
             }),
@@ -327,9 +333,9 @@ fn each_key_refuses_a_changed_value_without_connecting() {
     // With clusters in the policy: no cluster info, or a server it does not list.
     let clusters = format!(r#"{{{}:{{"audiences":["prod-eu"]}}}}"#, js("https://prod-eu.example.com:6443"));
     policy.write(&policy_json(&env, &endpoint, Some(&clusters)));
-    let audience = |args: &mut Vec<String>, _: &mut Vec<(&str, String)>| args.push("--audience=prod-eu".into());
+    let audience = |args: &mut Vec<String>, _: &mut Vars| args.push("--audience=prod-eu".into());
     refused(&cmd(&audience), "KUBERNETES_EXEC_INFO carries no spec.cluster.server", &env);
-    let elsewhere = |args: &mut Vec<String>, vars: &mut Vec<(&str, String)>| {
+    let elsewhere = |args: &mut Vec<String>, vars: &mut Vars| {
         args.push("--audience=prod-eu".into());
         vars.push(("KUBERNETES_EXEC_INFO", exec_info(&trap.url(""), None, false)));
     };
@@ -338,7 +344,18 @@ fn each_key_refuses_a_changed_value_without_connecting() {
         &format!("the cluster's server '{}' is not in the policy's clusters", trap.url("")),
         &env,
     );
-    let listed = |args: &mut Vec<String>, vars: &mut Vec<(&str, String)>| {
+    // a second audience smuggled in as Dex's cross-client scope counts as one
+    let smuggled = |args: &mut Vec<String>, vars: &mut Vars| {
+        args.push("--audience=prod-eu".into());
+        args.push("--scopes=openid,audience:server:client_id:prod-us".into());
+        vars.push(("KUBERNETES_EXEC_INFO", exec_info("https://prod-eu.example.com:6443", None, false)));
+    };
+    refused(
+        &cmd(&smuggled),
+        "--audience prod-eu, prod-us for the cluster https://prod-eu.example.com:6443: the policy's clusters['https://prod-eu.example.com:6443'].audiences are exactly prod-eu",
+        &env,
+    );
+    let listed = |args: &mut Vec<String>, vars: &mut Vars| {
         args.push("--audience=prod-eu".into());
         vars.push(("KUBERNETES_EXEC_INFO", exec_info("https://PROD-EU.example.com:6443/", None, false)));
     };
