@@ -413,8 +413,7 @@ fn token(state: &State, request: &Request, now: i64) -> Response {
     // exchange fails with a bare 500. RFC 8693 `audience` is never read.
     let peers: Vec<&str> = scopes.iter().filter_map(|scope| scope.strip_prefix(CROSS_CLIENT)).collect();
     let trusted = |peer: &str| {
-        peer == client.id
-            || config.clients.iter().any(|c| c.id == peer && c.trusted_peers.contains(&client.id))
+        peer == client.id || config.clients.iter().any(|c| c.id == peer && c.trusted_peers.contains(&client.id))
     };
     if !peers.iter().all(|peer| trusted(peer)) {
         return oauth_error(500, "server_error", "");
