@@ -132,6 +132,9 @@ options (each also read from the variable in brackets; a flag wins over its vari
 exit codes: 0 printed, 1 runtime failure, 2 usage or configuration, 3 subject token,
 4 refused by the identity provider (4xx), 5 transient (network, proxy, TLS, timeout,
 5xx, 429, 408), 6 inspect: no username claim in the issued token
+
+operator policy: /etc/tokenxchange/policy.json, when present, limits what a run may do
+(endpoints, client ids, files, destinations); nothing here can name another file
 ";
 
 /// The exchange at the identity provider, as configured.
