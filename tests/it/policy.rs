@@ -150,6 +150,22 @@ fn a_valid_policy_allows_the_run_and_names_the_rules() {
         assert!(json::to_string(section.get("allowed by").unwrap()).contains("clientIDs: argocd"), "{run}");
     }
     assert_eq!(env.dex.token_requests(), 6, "three runs per layout");
+
+    // inspect reports a refusal at its first step, and sends nothing
+    let policy = PolicyDir::new();
+    policy.write(&policy_json(&env, "https://dex.example.com/token", None));
+    let run = env.cmd().arg("inspect").run_in(&policy);
+    assert_eq!(run.code, Some(2), "{run}");
+    assert!(
+        run.stdout.starts_with("policy    file: /etc/tokenxchange/policy.json\n          in force: yes\n"),
+        "{run}"
+    );
+    let refusal = format!(
+        "failed at policy: refused by the operator policy /etc/tokenxchange/policy.json: --oidc-endpoint '{}' is not in the policy's endpoints\n",
+        env.dex.token_endpoint()
+    );
+    assert!(run.stdout.ends_with(&refusal), "{run}");
+    assert_eq!(env.dex.token_requests(), 6);
 }
 
 #[test]
