@@ -26,7 +26,7 @@ test: build
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	TOKENXCHANGE_STATIC_BIN=$(abspath $(BIN)) $(CARGO) test --locked --workspace
-	scripts/check-deploy
+	TOKENXCHANGE_BIN=$(abspath $(BIN)) scripts/check-deploy
 
 ## bench: exchange, cache hit and burst figures, side by side with curl
 bench: build

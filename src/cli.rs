@@ -85,7 +85,8 @@ options (each also read from the variable in brackets; a flag wins over its vari
                                 [TOKENXCHANGE_DEX_CONNECTOR]
   --scopes LIST                 comma/space separated (default openid,profile,federated:id)
                                 [TOKENXCHANGE_SCOPES]
-  --audience AUD                RFC 8693 audience, repeatable [TOKENXCHANGE_AUDIENCE]
+  --audience AUD                audience of the token, repeatable; with Dex also sent as
+                                scope audience:server:client_id:AUD [TOKENXCHANGE_AUDIENCE]
   --token-file PATH             subject token, re-read every run (default
                                 /var/run/secrets/kubernetes.io/serviceaccount/token)
                                 [TOKENXCHANGE_TOKEN_FILE]
@@ -131,6 +132,9 @@ options (each also read from the variable in brackets; a flag wins over its vari
 exit codes: 0 printed, 1 runtime failure, 2 usage or configuration, 3 subject token,
 4 refused by the identity provider (4xx), 5 transient (network, proxy, TLS, timeout,
 5xx, 429, 408), 6 inspect: no username claim in the issued token
+
+operator policy: /etc/tokenxchange/policy.json, when present, limits what a run may do
+(endpoints, client ids, files, destinations); nothing here can name another file
 ";
 
 /// The exchange at the identity provider, as configured.
@@ -566,7 +570,17 @@ fn exchange(flags: Flags, layers: &Layers<'_>) -> Result<Exchange, Error> {
         )?,
         allow_insecure_http,
         retries,
+        allowed_endpoints: None,
     };
+    // With Dex each audience becomes a cross-client scope naming a Dex client id.
+    if request.connector.is_some()
+        && let Some(bad) = request.audiences.iter().find(|a| a.is_empty() || a.contains(char::is_whitespace))
+    {
+        return Err(Error::Usage(format!(
+            "invalid --audience '{}': with Dex (--dex-connector) an audience is a Dex client id, without spaces",
+            redact::echo(bad.as_bytes(), 100)
+        )));
+    }
 
     let ca_files = layers.list(None, flags.ca_files, "TOKENXCHANGE_CERTIFICATE_AUTHORITY")?;
     let client_certificate = pem_source(
@@ -889,6 +903,20 @@ mod tests {
         let mut args = BASE.to_vec();
         args.extend(["--api-version", "client.authentication.k8s.io/v1alpha1"]);
         assert!(usage_error(&args, &[]).starts_with("invalid --api-version"));
+        // with Dex an audience is a client id: no spaces, not empty
+        for bad in ["prod eu", ""] {
+            let mut args = BASE.to_vec();
+            args.extend(["--dex-connector", "k", "--audience", bad]);
+            assert_eq!(
+                usage_error(&args, &[]),
+                format!(
+                    "invalid --audience '{bad}': with Dex (--dex-connector) an audience is a Dex client id, without spaces"
+                )
+            );
+        }
+        let mut args = BASE.to_vec();
+        args.extend(["--audience", "prod eu"]);
+        assert_eq!(config_of(&args, &[]).exchange().request.audiences, ["prod eu"]);
         let err = usage_error(&["--oidc-endpoint", "http://dex.example.com/token", "--client-id", "a"], &[]);
         assert!(err.contains("http://"), "{err}");
     }

@@ -46,6 +46,15 @@ pub enum Error {
     /// `inspect`: the token was issued, but the target API server could not derive a
     /// username from it.
     Username(String),
+    /// The operator policy (/etc/tokenxchange/policy.json) does not allow this run: the
+    /// setting, its value (redacted) and the policy key, in words.
+    Policy(String),
+    /// Dex answered 500 `server_error` without a description to a request carrying
+    /// cross-client scopes: most likely a peer that does not trust this client.
+    CrossClient { url: String, client_id: String, audiences: Vec<String> },
+    /// The issued JWT's `aud` lacks a requested audience: the token would not open the
+    /// target it was asked for. `got` is the `aud` claim as JSON, escaped.
+    Audience { url: String, asked: Vec<String>, got: String, dex: bool },
 }
 
 /// Why a request got no HTTP answer. Control flow matches on these; the words are in
@@ -92,13 +101,13 @@ pub enum TlsFailure {
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::ConfigFile { .. } => EXIT_USAGE,
+            Error::Usage(_) | Error::ConfigFile { .. } | Error::Policy(_) => EXIT_USAGE,
             Error::SubjectToken { .. } => EXIT_SUBJECT_TOKEN,
-            Error::OAuth { .. } | Error::Refused { .. } => EXIT_REFUSED,
+            Error::OAuth { .. } | Error::Refused { .. } | Error::CrossClient { .. } => EXIT_REFUSED,
             Error::Unavailable { .. } | Error::Network { .. } | Error::Proxy { .. } | Error::Tls { .. } => {
                 EXIT_TRANSIENT
             }
-            Error::BadResponse { .. } | Error::Runtime(_) => EXIT_RUNTIME,
+            Error::BadResponse { .. } | Error::Runtime(_) | Error::Audience { .. } => EXIT_RUNTIME,
             Error::Username(_) => EXIT_USERNAME,
         }
     }
@@ -147,6 +156,23 @@ impl fmt::Display for Error {
                 write!(f, "unusable answer from {url} (HTTP {status}): {reason}")
             }
             Error::Runtime(msg) | Error::Username(msg) => write!(f, "{msg}"),
+            Error::Policy(msg) => write!(f, "refused by the operator policy {}: {msg}", crate::policy::PATH),
+            Error::CrossClient { url, client_id, audiences } => write!(
+                f,
+                "token exchange refused: {url} answered HTTP 500 server_error without a description to the cross-client scopes for audience {list}; Dex answers so when a peer is not a static client that trusts this one: add to Dex's staticClients, for each audience, a client with that id whose trustedPeers lists '{client_id}' (e.g. id: {first}, trustedPeers: [{client_id}])",
+                list = audiences.join(", "),
+                first = audiences.first().map_or("", String::as_str),
+            ),
+            Error::Audience { url, asked, got, dex: true } => write!(
+                f,
+                "unusable answer from {url}: asked for audience {}, the issued token's aud is {got}; check that Dex honours cross-client scopes (static client per audience with trustedPeers) and that nothing between rewrites the request",
+                asked.join(", ")
+            ),
+            Error::Audience { url, asked, got, dex: false } => write!(
+                f,
+                "unusable answer from {url}: asked for audience {}, the issued token's aud is {got}; the identity provider ignores RFC 8693 audience: configure it to honour it (with Dex, set --dex-connector so that tokenxchange asks with Dex's cross-client scope)",
+                asked.join(", ")
+            ),
         }
     }
 }

@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use miniserde::json::Value;
+use miniserde::json::{self, Value};
 
 use crate::cache::Cache;
 use crate::claims;
@@ -24,6 +24,9 @@ use crate::token::Secret;
 use crate::url::Url;
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// Dex's cross-client scope: `aud` gets the peer client named after it (Dex
+/// `server/oauth2.go`, `parseCrossClientScope`).
+pub const CROSS_CLIENT_SCOPE: &str = "audience:server:client_id:";
 
 /// Where the exchange is sent.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +52,9 @@ pub struct Request {
     /// Whether a discovered or remembered `http://` endpoint off loopback is acceptable.
     pub allow_insecure_http: bool,
     pub retries: u32,
+    /// The token endpoints the operator policy allows (exact URLs); `None`: any. A
+    /// remembered endpoint outside it is forgotten, a discovered one refused.
+    pub allowed_endpoints: Option<Vec<String>>,
 }
 
 /// What one [`fetch`] did, for `inspect` and `-v`: the last attempt wins.
@@ -64,9 +70,24 @@ pub struct Trace {
     pub server_date: Option<i64>,
 }
 
+/// The scopes sent: the configured ones, and with Dex (a connector is set) Dex's
+/// cross-client scope for each audience, since Dex never reads RFC 8693 `audience`.
+pub fn scopes(request: &Request) -> Vec<String> {
+    let mut scopes = request.scopes.clone();
+    if request.connector.is_some() {
+        for audience in &request.audiences {
+            let scope = format!("{CROSS_CLIENT_SCOPE}{audience}");
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+    }
+    scopes
+}
+
 /// The form fields, in the documented order.
 fn request_body(request: &Request, subject: &Secret) -> String {
-    let scope = request.scopes.join(" ");
+    let scope = scopes(request).join(" ");
     let mut pairs = vec![
         ("grant_type", GRANT_TYPE),
         ("subject_token", subject.expose()),
@@ -113,6 +134,12 @@ pub fn fetch(
     let body = request_body(request, subject);
     let exchange_at = |url: &Url, source: &'static str, deadline: Instant| {
         trace.borrow_mut().endpoint = Some((url.clone(), source));
+        if !endpoint_allowed(request, url) {
+            return Err(Error::Policy(format!(
+                "the token endpoint {} ({source}) is not in the policy's endpoints",
+                redact::echo(url.as_str().as_bytes(), 200)
+            )));
+        }
         exchange(&client_for(url)?, url, request, &authorization, &body, deadline, now, trace)
     };
     let issuer = match &request.endpoint {
@@ -127,7 +154,15 @@ pub fn fetch(
         }
         Ok(found)
     };
-    let Some(remembered) = cache.and_then(|cache| cache.read_endpoint(issuer, request.allow_insecure_http)) else {
+    let remembered = cache.and_then(|cache| cache.read_endpoint(issuer, request.allow_insecure_http));
+    let remembered = remembered.filter(|url| {
+        let allowed = endpoint_allowed(request, url);
+        if !allowed {
+            verbose!("remembered token endpoint {url} is not in the policy's endpoints; discovering again");
+        }
+        allowed
+    });
+    let Some(remembered) = remembered else {
         return exchange_at(&discover_at(deadline)?, "discovered", deadline);
     };
     let half = Instant::now() + deadline.saturating_duration_since(Instant::now()) / 2;
@@ -145,6 +180,10 @@ pub fn fetch(
     }
 }
 
+fn endpoint_allowed(request: &Request, url: &Url) -> bool {
+    request.allowed_endpoints.as_ref().is_none_or(|allowed| allowed.iter().any(|a| a == url.as_str()))
+}
+
 /// Whether a failure at a remembered endpoint may mean the endpoint moved: anything but
 /// the identity provider's own OAuth answer, or a problem on this side.
 fn is_stale(err: &Error) -> bool {
@@ -160,7 +199,10 @@ fn is_stale(err: &Error) -> bool {
         | Error::ConfigFile { .. }
         | Error::SubjectToken { .. }
         | Error::Runtime(_)
-        | Error::Username(_) => false,
+        | Error::Username(_)
+        | Error::Policy(_)
+        | Error::CrossClient { .. }
+        | Error::Audience { .. } => false,
     }
 }
 
@@ -187,7 +229,7 @@ fn exchange(
         (seen.status, seen.server_date) = (Some(response.status), response.date);
         drop(seen);
         verbose!("HTTP {} from {url} in {} ms", response.status, started.elapsed().as_millis());
-        interpret(url, &response, &request.requested_token_type, now())
+        interpret(url, &response, request, now())
     })
 }
 
@@ -214,10 +256,20 @@ fn discover(client: &http::Client, url: &Url, request: &Request, deadline: Insta
 }
 
 /// Reads the identity provider's answer. Nothing of a 2xx body is echoed but its length
-/// and, for a wrong `issued_token_type`, that field (redacted and escaped).
-fn interpret(url: &Url, response: &http::Response, requested_type: &str, now: i64) -> Result<Credential, Error> {
+/// and, for a wrong `issued_token_type`, that field (redacted and escaped); the `aud` of
+/// an issued JWT must hold every requested audience (an opaque token is not checked).
+fn interpret(url: &Url, response: &http::Response, request: &Request, now: i64) -> Result<Credential, Error> {
+    let requested_type = request.requested_token_type.as_str();
     let status = response.status;
     if !(200..=299).contains(&status) {
+        let cross_client = request.connector.is_some() && !request.audiences.is_empty();
+        if cross_client && status == 500 && is_bare_server_error(&response.body) {
+            return Err(Error::CrossClient {
+                url: url.to_string(),
+                client_id: redact::echo(request.client_id.as_bytes(), 100),
+                audiences: request.audiences.iter().map(|a| redact::echo(a.as_bytes(), 100)).collect(),
+            });
+        }
         return Err(status_error("token exchange", url, status, response));
     }
     let bad = |reason: String| Error::BadResponse { url: url.to_string(), status, reason };
@@ -246,6 +298,19 @@ fn interpret(url: &Url, response: &http::Response, requested_type: &str, now: i6
         }
         Some(_) => return Err(bad("issued_token_type is not a string".into())),
     }
+    if let Some(issued) = claims::of(token.expose()) {
+        let missing = request.audiences.iter().any(|audience| !claims::has_audience(&issued, audience));
+        if missing {
+            let got =
+                issued.get("aud").map_or("absent".into(), |aud| redact::echo(json::to_string(aud).as_bytes(), 300));
+            return Err(Error::Audience {
+                url: url.to_string(),
+                asked: request.audiences.iter().map(|a| redact::echo(a.as_bytes(), 100)).collect(),
+                got,
+                dex: request.connector.is_some(),
+            });
+        }
+    }
     let expires_in = answer.get("expires_in").and_then(claims::integer);
     let expires_at = expiration(now, expires_in, claims::exp(token.expose()));
     verbose!(
@@ -255,6 +320,15 @@ fn interpret(url: &Url, response: &http::Response, requested_type: &str, now: i6
         expires_at.map_or("unknown".into(), rfc3339)
     );
     Ok(Credential { token, expires_at })
+}
+
+/// Dex's answer when a cross-client peer does not trust the client: `{"error":"server_error"}`
+/// and nothing else.
+fn is_bare_server_error(body: &[u8]) -> bool {
+    claims::object(body).is_some_and(|answer| {
+        matches!(answer.get("error"), Some(Value::String(error)) if error == "server_error")
+            && matches!(answer.get("error_description"), None | Some(Value::Null))
+    })
 }
 
 /// RFC 6750's `b64token`: letters, digits, `-._~+/`, then optional `=` padding. A table
@@ -390,6 +464,7 @@ mod tests {
             requested_token_type: ID_TOKEN.into(),
             allow_insecure_http: false,
             retries: 2,
+            allowed_endpoints: None,
         }
     }
 
@@ -407,7 +482,7 @@ mod tests {
 
     fn check_error(response: http::Response, expected: &str, code: u8) {
         let _subject = Secret::new("subject-token-value");
-        let err = interpret(&dex(), &response, ID_TOKEN, NOW).unwrap_err();
+        let err = interpret(&dex(), &response, &request(None, &[], &[]), NOW).unwrap_err();
         assert_eq!(err.to_string(), expected);
         assert_eq!(err.exit_code(), code);
     }
@@ -415,16 +490,21 @@ mod tests {
     #[test]
     fn request_carries_the_documented_fields() {
         let body = request_body(
-            &request(Some("kubernetes"), &["openid", "profile", "federated:id"], &["a b", "c"]),
+            &request(Some("kubernetes"), &["openid", "profile", "federated:id"], &["prod-eu", "c"]),
             &Secret::new("sa.jwt"),
         );
+        // with Dex, each audience is also Dex's cross-client scope
         assert_eq!(
             body,
             "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=sa.jwt\
              &subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aid_token\
              &requested_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aid_token\
-             &scope=openid+profile+federated%3Aid&connector_id=kubernetes&audience=a+b&audience=c"
+             &scope=openid+profile+federated%3Aid+audience%3Aserver%3Aclient_id%3Aprod-eu+audience%3Aserver%3Aclient_id%3Ac\
+             &connector_id=kubernetes&audience=prod-eu&audience=c"
         );
+        // without a connector (not Dex), RFC 8693 audience only
+        let body = request_body(&request(None, &["openid"], &["a b"]), &Secret::new("sa.jwt"));
+        assert!(body.ends_with("&scope=openid&audience=a+b"), "{body}");
         let body = request_body(&request(None, &[], &[]), &Secret::new("t"));
         assert!(!body.contains("scope=") && !body.contains("connector_id"), "{body}");
     }
@@ -453,7 +533,7 @@ mod tests {
         let body = format!(
             r#"{{"access_token":"{token}","issued_token_type":"{ID_TOKEN}","token_type":"bearer","expires_in":86399}}"#
         );
-        let issued = interpret(&dex(), &answer(200, &body), ID_TOKEN, NOW).unwrap();
+        let issued = interpret(&dex(), &answer(200, &body), &request(None, &[], &[]), NOW).unwrap();
         assert_eq!(issued, Credential { token: Secret::new(token), expires_at: Some(NOW + 540) });
     }
 
@@ -495,6 +575,48 @@ mod tests {
             );
         }
         assert!(is_bearer_token("eyJ.a-b_c~d+e/f=="));
+    }
+
+    #[test]
+    fn the_issued_aud_must_hold_every_requested_audience() {
+        let ok = |aud: &str, asked: &[&str], connector: Option<&str>| {
+            let body = format!(r#"{{"access_token":"{}"}}"#, jwt(&format!(r#"{{"aud":{aud}}}"#)));
+            interpret(&dex(), &answer(200, &body), &request(connector, &[], asked), NOW)
+        };
+        assert!(ok(r#"["prod-eu","argocd"]"#, &["prod-eu"], Some("k")).is_ok());
+        assert!(ok(r#""prod-eu""#, &["prod-eu"], None).is_ok());
+        assert!(ok(r#""argocd""#, &[], Some("k")).is_ok());
+        let err = ok(r#""argocd""#, &["prod-eu"], None).unwrap_err();
+        assert_eq!(err.exit_code(), 1);
+        assert_eq!(
+            err.to_string(),
+            "unusable answer from https://dex/token: asked for audience prod-eu, the issued token's aud is \"argocd\"; the identity provider ignores RFC 8693 audience: configure it to honour it (with Dex, set --dex-connector so that tokenxchange asks with Dex's cross-client scope)"
+        );
+        let err = ok(r#"["prod-eu","argocd"]"#, &["prod-eu", "prod-us"], Some("k")).unwrap_err();
+        assert!(err.to_string().starts_with("unusable answer from https://dex/token: asked for audience prod-eu, prod-us, the issued token's aud is [\"prod-eu\",\"argocd\"]; check that Dex"), "{err}");
+        assert!(ok("1", &["x"], None).unwrap_err().to_string().contains("aud is 1;"));
+        // an opaque token is not checked
+        let opaque =
+            interpret(&dex(), &answer(200, r#"{"access_token":"opaque-token"}"#), &request(None, &[], &["x"]), NOW);
+        assert!(opaque.is_ok());
+    }
+
+    #[test]
+    fn a_bare_server_error_after_cross_client_scopes_names_the_cause() {
+        let bare = answer(500, r#"{"error":"server_error"}"#);
+        let err = interpret(&dex(), &bare, &request(Some("kubernetes"), &[], &["prod-eu"]), NOW).unwrap_err();
+        assert_eq!(err.exit_code(), 4);
+        assert!(!err.is_retryable());
+        assert_eq!(
+            err.to_string(),
+            "token exchange refused: https://dex/token answered HTTP 500 server_error without a description to the cross-client scopes for audience prod-eu; Dex answers so when a peer is not a static client that trusts this one: add to Dex's staticClients, for each audience, a client with that id whose trustedPeers lists 'argocd' (e.g. id: prod-eu, trustedPeers: [argocd])"
+        );
+        // without cross-client scopes, or with a description, it stays a 5xx
+        let err = interpret(&dex(), &bare, &request(Some("kubernetes"), &[], &[]), NOW).unwrap_err();
+        assert_eq!(err.exit_code(), 5);
+        let described = answer(500, r#"{"error":"server_error","error_description":"db down"}"#);
+        let err = interpret(&dex(), &described, &request(Some("kubernetes"), &[], &["prod-eu"]), NOW).unwrap_err();
+        assert_eq!(err.exit_code(), 5);
     }
 
     #[test]

@@ -46,6 +46,40 @@ pub struct ClusterSettings {
     pub issuer: Option<String>,
 }
 
+/// Where client-go will send the credential: `spec.cluster` as client-go fills it from
+/// the config it really uses (`rest.ConfigToExecCluster`), with `provideClusterInfo: true`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Destination {
+    pub server: Option<String>,
+    pub insecure_skip_tls_verify: bool,
+    /// Base64 of PEM, as client-go marshals `[]byte`.
+    pub certificate_authority_data: Option<String>,
+}
+
+/// The destination in `spec.cluster` (the canonical JSON of [`ExecInfo::cluster_json`]).
+pub fn destination(cluster_json: &str) -> Result<Destination, Error> {
+    let invalid = |why: &str| Error::Usage(format!("invalid KUBERNETES_EXEC_INFO: spec.cluster.{why}"));
+    let Ok(Value::Object(cluster)) = json::from_str::<Value>(cluster_json) else {
+        return Err(invalid(" is not an object"));
+    };
+    let text = |key: &str| match cluster.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(invalid(&format!("{key} is not a string"))),
+    };
+    let insecure_skip_tls_verify = match cluster.get("insecure-skip-tls-verify") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(on)) => *on,
+        Some(_) => return Err(invalid("insecure-skip-tls-verify is not a boolean")),
+    };
+    Ok(Destination {
+        server: text("server")?,
+        insecure_skip_tls_verify,
+        certificate_authority_data: text("certificate-authority-data")?,
+    })
+}
+
 const CLUSTER_KEYS: &str = "audience, connectorID, clientID, scopes, tokenEndpoint, issuer";
 
 /// The supported apiVersion matching `text`, if any.
@@ -185,6 +219,27 @@ mod tests {
             Some(r#"{"certificate-authority-data":"Zm9v","config":{"audience":"x"},"server":"https://b"}"#)
         );
         assert_eq!(info.cluster.audiences, Some(vec!["x".to_string()]));
+    }
+
+    #[test]
+    fn reads_the_destination() {
+        let info = parse_info(
+            r#"{"spec":{"cluster":{"server":"https://t:6443","insecure-skip-tls-verify":true,"certificate-authority-data":"Zm9v","proxy-url":"http://p"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            destination(info.cluster_json.as_deref().unwrap()).unwrap(),
+            Destination {
+                server: Some("https://t:6443".into()),
+                insecure_skip_tls_verify: true,
+                certificate_authority_data: Some("Zm9v".into())
+            }
+        );
+        assert_eq!(destination(r#"{"config":{}}"#).unwrap(), Destination::default());
+        assert_eq!(
+            destination(r#"{"insecure-skip-tls-verify":"true"}"#).unwrap_err().to_string(),
+            "invalid KUBERNETES_EXEC_INFO: spec.cluster.insecure-skip-tls-verify is not a boolean"
+        );
     }
 
     #[test]

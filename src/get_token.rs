@@ -1,25 +1,27 @@
-//! The `get-token` command: read the subject token and the client secret (on every run),
-//! serve a fresh credential from the cache, else exchange, one run per key at a time
-//! across processes, and render the ExecCredential.
+//! The `get-token` command: check the run against the operator policy, read the subject
+//! token and the client secret (on every run), serve a fresh credential from the cache,
+//! else exchange, one run per key at a time across processes, and render the
+//! ExecCredential.
 
-use std::path::Path;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use crate::cache::{self, Cache, Part};
-use crate::claims;
 use crate::cli::{Config, Exchange};
+use crate::direct;
 use crate::error::Error;
 use crate::exchange::{self, Endpoint};
 use crate::exec_credential::{self, Credential};
-use crate::time::rfc3339;
+use crate::policy::{self, TrustEnv};
+use crate::time::{rfc3339, unix_now};
 use crate::token::{self, Secret, hex_sha256};
-use miniserde::json::Value;
 
 /// The ExecCredential document for this run, with its newline.
-pub fn run(config: &Config, started: Instant) -> Result<String, Error> {
+pub fn run(config: &Config, trust: &TrustEnv, started: Instant) -> Result<String, Error> {
+    // Before any file is read, any connection made or the cache looked at.
+    let allowed = policy::enforce(config, trust)?;
     let credential = match &config.exchange {
-        Some(exchange) => credential(config, exchange, started + config.timeout)?,
-        None => direct(&token::read_subject(&config.token_file)?, &config.token_file, unix_now())?,
+        Some(exchange) => credential(config, &policy::bound(exchange, allowed.as_ref()), started + config.timeout)?,
+        None => direct::credential(&token::read_subject(&config.token_file)?, &config.token_file, unix_now())?,
     };
     let expiration = credential.expires_at.map(rfc3339);
     Ok(exec_credential::render(config.api_version, &credential.token, expiration.as_deref()) + "\n")
@@ -104,41 +106,6 @@ fn key(config: &Config, exchange: &Exchange, client_secret: &Secret, subject: &S
     ])
 }
 
-/// `--direct`: the subject token itself, valid until its `exp` less the usual margin.
-/// Nothing is sent anywhere and nothing is cached. The token must be a compact JWT
-/// (three non-empty base64url parts, a JSON payload) with a numeric `exp` in the future
-/// and no `nbf` in the future: what the target API server will take as a bearer token.
-pub fn direct(subject: &Secret, path: &Path, now: i64) -> Result<Credential, Error> {
-    let bad = |reason: String| Error::SubjectToken { path: path.into(), reason };
-    let base64url =
-        |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    let parts: Vec<&str> = subject.expose().split('.').collect();
-    let claims = match parts[..] {
-        [header, payload, signature] if [header, payload, signature].into_iter().all(base64url) => {
-            claims::of(subject.expose())
-        }
-        _ => None,
-    }
-    .ok_or_else(|| bad("with --direct it must be a JWT (header.payload.signature), and it is not".into()))?;
-    let number = |name: &str| match claims.get(name) {
-        Some(Value::Number(_)) => claims.get(name).and_then(claims::integer),
-        _ => None,
-    };
-    let exp =
-        number("exp").ok_or_else(|| bad("with --direct it must carry a numeric exp claim, and it has none".into()))?;
-    if exp <= now {
-        return Err(bad(format!("it expired at {}", rfc3339(exp))));
-    }
-    if let Some(nbf) = number("nbf").filter(|nbf| *nbf > now + NBF_LEEWAY) {
-        return Err(bad(format!("it is not valid before {} (check this machine's clock)", rfc3339(nbf))));
-    }
-    verbose!("--direct: subject token {} until {}", subject.fingerprint(), rfc3339(exp));
-    Ok(Credential { token: subject.clone(), expires_at: exchange::expiration(now, None, Some(exp)) })
-}
-
-/// How far in the future an `nbf` may lie, for clocks that differ a little.
-const NBF_LEEWAY: i64 = 60;
-
 fn cache_hit(key: &str, hit: Credential) -> Credential {
     verbose!(
         "cache hit {}: token {} until {}",
@@ -147,8 +114,4 @@ fn cache_hit(key: &str, hit: Credential) -> Credential {
         hit.expires_at.map_or("?".into(), rfc3339)
     );
     hit
-}
-
-pub fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }

@@ -11,11 +11,12 @@ use miniserde::json::{self, Array, Number, Object, Value};
 
 use crate::claims;
 use crate::cli::{Config, Inspect};
+use crate::direct;
 use crate::error::Error;
 use crate::exchange::{self, Endpoint, Trace};
-use crate::get_token::{direct, unix_now};
+use crate::policy::{self, TrustEnv};
 use crate::redact;
-use crate::time::{rfc3339, span};
+use crate::time::{rfc3339, span, unix_now};
 use crate::tls;
 use crate::token;
 
@@ -26,9 +27,9 @@ const SKEW_WARNING: i64 = 30;
 
 /// The report, in text or JSON, and how the run ended. The report is printed either way,
 /// up to the step that failed.
-pub fn run(config: &Config, inspect: &Inspect, started: Instant) -> (String, Result<(), Error>) {
+pub fn run(config: &Config, inspect: &Inspect, trust: &TrustEnv, started: Instant) -> (String, Result<(), Error>) {
     let mut report = Report::default();
-    let outcome = fill(&mut report, config, inspect, started);
+    let outcome = fill(&mut report, config, inspect, trust, started);
     if let Err(err) = &outcome {
         report.failed = Some(err.to_string());
     }
@@ -39,6 +40,7 @@ pub fn run(config: &Config, inspect: &Inspect, started: Instant) -> (String, Res
 /// One section per step; `None` for a step not reached.
 #[derive(Default)]
 struct Report {
+    policy: Option<Section>,
     subject: Option<Section>,
     endpoint: Option<Section>,
     proxy: Option<Section>,
@@ -71,7 +73,33 @@ impl Section {
     }
 }
 
-fn fill(report: &mut Report, config: &Config, inspect: &Inspect, started: Instant) -> Result<(), Error> {
+fn fill(
+    report: &mut Report,
+    config: &Config,
+    inspect: &Inspect,
+    trust: &TrustEnv,
+    started: Instant,
+) -> Result<(), Error> {
+    report.failed_step = Some("policy");
+    let mut policy = Section::default();
+    policy.text("file", policy::PATH);
+    let allowed = match policy::enforce(config, trust) {
+        Ok(allowed) => allowed,
+        Err(err) => {
+            policy.text("in force", "yes");
+            report.policy = Some(policy);
+            return Err(err);
+        }
+    };
+    match &allowed {
+        None => policy.text("in force", "no: no file there, so nothing is restricted"),
+        Some(allowed) => policy.text("in force", "yes").put(
+            "allowed by",
+            Value::Array(allowed.rules.iter().map(|rule| Value::String(redact::echo(rule.as_bytes(), 300))).collect()),
+        ),
+    };
+    report.policy = Some(policy);
+
     let now = unix_now();
     report.failed_step = Some("subject");
     let mut subject = Section::default();
@@ -124,7 +152,7 @@ fn fill(report: &mut Report, config: &Config, inspect: &Inspect, started: Instan
     let Some(exchange) = &config.exchange else {
         // --direct: the subject token is the credential; the target reads its claims.
         report.failed_step = Some("subject");
-        direct(&token, &config.token_file, now)?;
+        direct::credential(&token, &config.token_file, now)?;
         return username(report, subject_claims.as_ref(), inspect, "the subject token");
     };
 
@@ -145,6 +173,7 @@ fn fill(report: &mut Report, config: &Config, inspect: &Inspect, started: Instan
     let trace = RefCell::new(Trace::default());
     let deadline = started + config.timeout;
     let begun = Instant::now();
+    let exchange = &policy::bound(exchange, allowed.as_ref());
     let result =
         exchange::fetch(&exchange.request, &client_secret, &token, &exchange.tls, None, deadline, &unix_now, &trace);
     let trace = trace.into_inner();
@@ -253,8 +282,9 @@ fn shown(value: &Value) -> Value {
 }
 
 impl Report {
-    fn sections(&self) -> [(&'static str, &Option<Section>); 6] {
+    fn sections(&self) -> [(&'static str, &Option<Section>); 7] {
         [
+            ("policy", &self.policy),
             ("subject", &self.subject),
             ("endpoint", &self.endpoint),
             ("proxy", &self.proxy),
@@ -295,7 +325,7 @@ impl Report {
                             other => json::to_string(other),
                         })
                         .collect::<Vec<_>>()
-                        .join(if key == "roots" { "\n          " } else { ", " }),
+                        .join(if key == "roots" || key == "allowed by" { "\n          " } else { ", " }),
                     other => json::to_string(other),
                 };
                 let value = match key.as_str() {

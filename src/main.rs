@@ -14,6 +14,7 @@ mod arena;
 mod cache;
 mod claims;
 mod cli;
+mod direct;
 mod error;
 mod exchange;
 mod exec_credential;
@@ -22,6 +23,7 @@ mod get_token;
 mod http;
 mod inspect;
 mod install;
+mod policy;
 mod proxy;
 mod stdout;
 mod time;
@@ -52,6 +54,9 @@ fn run() -> Result<String, Error> {
     // hundreds of service variables.
     let vars: Vec<_> = std::env::vars_os().filter(|(name, _)| cli::reads(name)).collect();
     let env = |name: &str| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    // The trust variables choose files to read, so the policy looks at them too.
+    let set = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    let trust = policy::TrustEnv { ssl_cert_file: set("SSL_CERT_FILE"), ssl_cert_dir: set("SSL_CERT_DIR") };
     match cli::parse(std::env::args_os().skip(1), &env)? {
         Command::Help => Ok(cli::USAGE.to_string()),
         Command::Version => Ok(concat!("tokenxchange ", env!("CARGO_PKG_VERSION"), "\n").into()),
@@ -65,11 +70,11 @@ fn run() -> Result<String, Error> {
         }
         Command::GetToken(config) => {
             redact::set_verbose(config.verbose);
-            get_token::run(&config, started)
+            get_token::run(&config, &trust, started)
         }
         Command::Inspect(config, options) => {
             redact::set_verbose(config.verbose);
-            let (report, outcome) = inspect::run(&config, &options, started);
+            let (report, outcome) = inspect::run(&config, &options, &trust, started);
             stdout::write(&report)?;
             outcome.map(|()| String::new())
         }

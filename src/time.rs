@@ -1,6 +1,13 @@
 //! Civil dates and Unix seconds, the three ways they are written here (RFC 3339 for
 //! ExecCredential, the HTTP `Date` header, X.509 validity), and short durations for
-//! people (`41m`). Pure functions; the clock is read elsewhere.
+//! people (`41m`). Pure functions, and [`unix_now`], the one reading of the clock.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The clock, in Unix seconds (0 before 1970).
+pub fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
 
 /// Seconds since the Unix epoch as RFC 3339 UTC with whole seconds, e.g. `2026-11-28T11:00:00Z`.
 pub fn rfc3339(unix: i64) -> String {

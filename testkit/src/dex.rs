@@ -23,6 +23,8 @@ const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
 const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 const TOKEN_PATH: &str = "/dex/token";
+/// Dex's `scopeCrossClientPrefix`.
+const CROSS_CLIENT: &str = "audience:server:client_id:";
 
 /// How the test Dex behaves.
 #[derive(Clone, Debug)]
@@ -46,12 +48,15 @@ pub struct DexConfig {
     pub discovered_token_endpoint: Option<String>,
 }
 
-/// A registered OAuth2 client.
-#[derive(Clone, Debug)]
+/// A registered OAuth2 client (a Dex static client).
+#[derive(Clone, Debug, Default)]
 pub struct Client {
     pub id: String,
     pub secret: String,
     pub public: bool,
+    /// Clients that may ask for this one as an audience (Dex's `trustedPeers`): their
+    /// scope `audience:server:client_id:<this id>` puts this id in `aud`.
+    pub trusted_peers: Vec<String>,
 }
 
 /// Whether TLS clients must present a certificate.
@@ -66,8 +71,8 @@ impl Default for DexConfig {
     fn default() -> DexConfig {
         DexConfig {
             clients: vec![
-                Client { id: "argocd".into(), secret: "s3cr+t/=%:x".into(), public: false },
-                Client { id: "public-cli".into(), secret: String::new(), public: true },
+                Client { id: "argocd".into(), secret: "s3cr+t/=%:x".into(), ..Client::default() },
+                Client { id: "public-cli".into(), public: true, ..Client::default() },
             ],
             connectors: vec!["kubernetes".into()],
             grant_enabled: true,
@@ -78,6 +83,24 @@ impl Default for DexConfig {
             self_signed: None,
             discovered_token_endpoint: None,
         }
+    }
+}
+
+impl DexConfig {
+    /// Adds a static client per id in `peers`, each trusting every client already
+    /// configured: a request for audience `<peer>` then succeeds as with Dex.
+    pub fn trusting(mut self, peers: &[&str]) -> DexConfig {
+        let clients: Vec<String> = self.clients.iter().map(|c| c.id.clone()).collect();
+        for peer in peers {
+            let id = peer.to_string();
+            self.clients.push(Client {
+                secret: format!("{id}-peer-secret"),
+                id,
+                trusted_peers: clients.clone(),
+                ..Client::default()
+            });
+        }
+        self
     }
 }
 
@@ -386,6 +409,15 @@ fn token(state: &State, request: &Request, now: i64) -> Response {
         return oauth_error(400, "request_not_supported", "Invalid requested_token_type.");
     }
     let scopes: Vec<&str> = field("scope").split_whitespace().collect();
+    // Dex's newIDToken: every cross-client peer must trust the client, or the whole
+    // exchange fails with a bare 500. RFC 8693 `audience` is never read.
+    let peers: Vec<&str> = scopes.iter().filter_map(|scope| scope.strip_prefix(CROSS_CLIENT)).collect();
+    let trusted = |peer: &str| {
+        peer == client.id || config.clients.iter().any(|c| c.id == peer && c.trusted_peers.contains(&client.id))
+    };
+    if !peers.iter().all(|peer| trusted(peer)) {
+        return oauth_error(500, "server_error", "");
+    }
     let claims = issued_claims(&state.issuer, &client.id, &subject, connector, &scopes, now, config.id_token_ttl);
     let access_token = state.dex_key.sign(&claims);
     lock(&state.issued).push(access_token.clone());
@@ -423,7 +455,21 @@ fn issued_claims(
     let mut claims = Object::new();
     claims.insert("iss".into(), string(issuer));
     claims.insert("sub".into(), string(&opaque_subject(subject, connector)));
-    claims.insert("aud".into(), string(client_id));
+    // Dex's getAudience: the requested peers (in order, as asked), then the client unless
+    // asked already; one audience is written as a string, and with more than one `azp`
+    // names the client.
+    let mut audience: Vec<&str> = scopes.iter().filter_map(|scope| scope.strip_prefix(CROSS_CLIENT)).collect();
+    if !audience.contains(&client_id) {
+        audience.push(client_id);
+    }
+    if let [only] = audience[..] {
+        claims.insert("aud".into(), string(only));
+    } else {
+        let mut list = miniserde::json::Array::new();
+        list.extend(audience.iter().map(|a| string(a)));
+        claims.insert("aud".into(), miniserde::json::Value::Array(list));
+        claims.insert("azp".into(), string(client_id));
+    }
     claims.insert("exp".into(), int(now + ttl));
     claims.insert("iat".into(), int(now));
     if scopes.contains(&"profile") {
@@ -692,6 +738,66 @@ mod tests {
         assert_eq!(jwt::claim_str(federated, "user_id").as_deref(), Some(sa));
         assert_eq!(jwt::claim_str(federated, "connector_id").as_deref(), Some("kubernetes"));
         Ok(())
+    }
+
+    /// A good exchange by `argocd` with these extra form fields; the status and the claims.
+    fn exchange_with(config: DexConfig, extra: &[(&str, &str)]) -> (u16, Option<Object>) {
+        let subject = mint_sa_token("argocd", "argocd-application-controller", "dex", 600);
+        let mut fields: Vec<(&str, String)> = good_fields(&subject);
+        fields.retain(|(name, _)| !extra.iter().any(|(n, _)| n == name));
+        fields.extend(extra.iter().map(|(n, v)| (*n, v.to_string())));
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let response = token(&state(config), &request("POST", &fields, argocd()), time::now());
+        let claims = (response.status == 200).then(|| {
+            let body: Object = json::from_str(&String::from_utf8_lossy(&response.body)).unwrap();
+            let token = jwt::claim_str(&body, "access_token").unwrap();
+            json::from_str(&SigningKey::dex().verify(&token).unwrap()).unwrap()
+        });
+        if response.status == 500 {
+            assert_eq!(String::from_utf8_lossy(&response.body), r#"{"error":"server_error"}"#);
+        }
+        (response.status, claims)
+    }
+
+    fn with_peers() -> DexConfig {
+        let mut config = DexConfig::default();
+        for (id, peers) in [("prod-eu", vec!["argocd"]), ("prod-us", vec!["argocd"]), ("stranger", vec!["other"])] {
+            config.clients.push(Client {
+                id: id.into(),
+                secret: format!("{id}-secret"),
+                trusted_peers: peers.into_iter().map(String::from).collect(),
+                ..Client::default()
+            });
+        }
+        config
+    }
+
+    #[test]
+    fn audiences_follow_dex_cross_client_scopes() {
+        let aud = |claims: &Object| json::to_string(claims.get("aud").unwrap());
+        // RFC 8693 audience is ignored: aud stays the client
+        let (status, claims) = exchange_with(with_peers(), &[("audience", "prod-eu")]);
+        let claims = claims.unwrap();
+        assert_eq!((status, aud(&claims)), (200, r#""argocd""#.to_string()));
+        assert!(claims.get("azp").is_none());
+        // a trusting peer: aud is the peer plus the client, azp the client
+        let (_, claims) = exchange_with(with_peers(), &[("scope", "openid audience:server:client_id:prod-eu")]);
+        let claims = claims.unwrap();
+        assert_eq!(aud(&claims), r#"["prod-eu","argocd"]"#);
+        assert_eq!(jwt::claim_str(&claims, "azp").as_deref(), Some("argocd"));
+        let both = "openid audience:server:client_id:prod-us audience:server:client_id:prod-eu";
+        assert_eq!(
+            aud(&exchange_with(with_peers(), &[("scope", both)]).1.unwrap()),
+            r#"["prod-us","prod-eu","argocd"]"#
+        );
+        // the client itself may be asked for
+        let own = "openid audience:server:client_id:argocd";
+        assert_eq!(aud(&exchange_with(with_peers(), &[("scope", own)]).1.unwrap()), r#""argocd""#);
+        // a peer that does not trust the client, or no such client: a bare 500
+        for peer in ["stranger", "nobody"] {
+            let scope = format!("openid audience:server:client_id:prod-eu audience:server:client_id:{peer}");
+            assert_eq!(exchange_with(with_peers(), &[("scope", &scope)]).0, 500, "{peer}");
+        }
     }
 
     #[test]

@@ -53,16 +53,26 @@ pub fn newest_kubectl(test: &str) -> Option<PathBuf> {
 /// `kubectl --kubeconfig KUBECONFIG auth whoami` with only HOME and PATH set; returns
 /// (exit code, stdout, stderr).
 pub fn whoami(kubectl: &Path, kubeconfig: &Path, home: &Path) -> (Option<i32>, String, String) {
-    let output = Command::new(kubectl)
+    outcome(whoami_command(kubectl, kubeconfig, home))
+}
+
+/// The command [`whoami`] runs, to run it elsewhere (e.g. [`crate::PolicyDir::wrap`]).
+pub fn whoami_command(kubectl: &Path, kubeconfig: &Path, home: &Path) -> Command {
+    let mut command = Command::new(kubectl);
+    command
         .env_clear()
         .env("HOME", home)
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(["auth", "whoami"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run {}: {e}", kubectl.display()));
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs `command` to its end: (exit code, stdout, stderr).
+pub fn outcome(mut command: Command) -> (Option<i32>, String, String) {
+    let output = command.output().unwrap_or_else(|e| panic!("run {:?}: {e}", command.get_program()));
     (
         output.status.code(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -74,7 +84,7 @@ pub fn whoami(kubectl: &Path, kubeconfig: &Path, home: &Path) -> (Option<i32>, S
 pub struct Cluster<'a> {
     pub name: &'a str,
     pub server: &'a str,
-    /// The CA of the server's certificate, PEM.
+    /// The CA of the server's certificate, PEM; empty: `insecure-skip-tls-verify: true`.
     pub ca_pem: &'a str,
     /// The `client.authentication.k8s.io/exec` extension, as a YAML flow value.
     pub exec_extension: Option<&'a str>,
@@ -94,12 +104,12 @@ pub fn kubeconfig(clusters: &[Cluster], user: &User, current: &str) -> String {
     let quote = |text: &str| json::to_string(text);
     let mut out = String::from("apiVersion: v1\nkind: Config\nclusters:\n");
     for cluster in clusters {
-        out.push_str(&format!(
-            "- name: {}\n  cluster:\n    server: {}\n    certificate-authority-data: {}\n",
-            cluster.name,
-            cluster.server,
-            STANDARD.encode(cluster.ca_pem)
-        ));
+        out.push_str(&format!("- name: {}\n  cluster:\n    server: {}\n", cluster.name, cluster.server));
+        if cluster.ca_pem.is_empty() {
+            out.push_str("    insecure-skip-tls-verify: true\n");
+        } else {
+            out.push_str(&format!("    certificate-authority-data: {}\n", STANDARD.encode(cluster.ca_pem)));
+        }
         if let Some(extension) = cluster.exec_extension {
             out.push_str(&format!(
                 "    extensions:\n    - name: client.authentication.k8s.io/exec\n      extension: {extension}\n"

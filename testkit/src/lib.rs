@@ -7,7 +7,8 @@
 //!
 //! It is also the one home of what tests share: [`TempDir`], the claim readers
 //! ([`claim_str`], [`claim_int`]), the clock ([`now`], [`rfc3339`], [`parse_rfc3339`]),
-//! and real kubectl ([`kubectls`], [`kubeconfig`], [`whoami`]).
+//! real kubectl ([`kubectls`], [`kubeconfig`], [`whoami`]), and the operator policy's
+//! fixed directory in a private mount namespace ([`PolicyDir`]).
 
 mod apiserver;
 mod dex;
@@ -15,6 +16,7 @@ mod http;
 mod jwt;
 mod kubectl;
 mod pki;
+mod policy_dir;
 mod proxy;
 mod temp_dir;
 mod time;
@@ -24,9 +26,11 @@ pub use dex::{Client, ClientAuth, Dex, DexConfig, Fault, Recorded};
 pub use http::AlertServer;
 pub use jwt::{SOURCE_ISSUER, SigningKey, claim_int, claim_str, decode_payload, mint_sa_token, mint_sa_token_at};
 pub use kubectl::{
-    Cluster, User, every_kubectl, exec_kubeconfig, kubeconfig, kubectls, newest_kubectl, token_kubeconfig, whoami,
+    Cluster, User, every_kubectl, exec_kubeconfig, kubeconfig, kubectls, newest_kubectl, outcome, token_kubeconfig,
+    whoami, whoami_command,
 };
 pub use pki::{Ca, Identity, SelfSigned};
+pub use policy_dir::{POLICY_PATH, PolicyDir};
 pub use proxy::Proxy;
 pub use temp_dir::TempDir;
 pub use time::{now, parse_rfc3339, rfc3339};

@@ -73,8 +73,10 @@ fn expired_entries_are_refreshed() {
 
 #[test]
 fn everything_that_changes_the_token_changes_the_key() {
-    let env =
-        Env::with(DexConfig { connectors: vec!["kubernetes".into(), "kubernetes2".into()], ..DexConfig::default() });
+    let env = Env::with(
+        DexConfig { connectors: vec!["kubernetes".into(), "kubernetes2".into()], ..DexConfig::default() }
+            .trusting(&["target-a"]),
+    );
     env.cached().run().success();
     let mut expected = 1;
     let mut check = |cmd: &mut Cmd, what: &str| {

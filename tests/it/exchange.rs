@@ -168,13 +168,19 @@ fn environment_configures_and_flags_win() {
 
 #[test]
 fn audiences_and_token_types_are_sent() {
-    let env = Env::new();
+    let env = Env::with(DexConfig::default().trusting(&["https://target-a", "target-b"]));
     env.cmd()
         .args(["--audience", "https://target-a", "--audience", "target-b", "--requested-token-type", "access_token"])
         .run()
         .success();
     let request = &env.dex.requests()[0];
     assert_eq!(request.fields("audience"), ["https://target-a", "target-b"]);
+    assert_eq!(
+        request.field("scope"),
+        Some(
+            "openid profile federated:id audience:server:client_id:https://target-a audience:server:client_id:target-b"
+        )
+    );
     assert_eq!(request.field("requested_token_type"), Some("urn:ietf:params:oauth:token-type:access_token"));
 }
 
@@ -453,7 +459,7 @@ fn a_client_secret_of_many_kib_still_fits_the_request_head() {
     // The Authorization header outgrows the 18 KiB output buffer: the request sizes its own.
     let secret = "s+".repeat(5_000);
     let env = Env::with(DexConfig {
-        clients: vec![Client { id: "long".into(), secret: secret.clone(), public: false }],
+        clients: vec![Client { id: "long".into(), secret: secret.clone(), ..Client::default() }],
         ..DexConfig::default()
     });
     env.cmd().args(["--client-id", "long", "--client-secret", &secret]).run().success();
@@ -509,7 +515,7 @@ fn secrets_never_reach_stderr_even_verbose() {
 #[test]
 fn a_second_client_from_config_is_accepted() {
     let env = Env::with(DexConfig {
-        clients: vec![Client { id: "argo cd+x".into(), secret: "p a+s%s".into(), public: false }],
+        clients: vec![Client { id: "argo cd+x".into(), secret: "p a+s%s".into(), ..Client::default() }],
         ..DexConfig::default()
     });
     env.cmd().args(["--client-id", "argo cd+x", "--client-secret", "p a+s%s"]).run().success();

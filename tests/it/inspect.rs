@@ -116,7 +116,7 @@ fn json_has_the_stable_keys() {
     let keys: Vec<&String> = report.keys().collect();
     assert_eq!(
         keys,
-        ["endpoint", "exchange", "issued", "proxy", "result", "subject", "tls", "username", "warnings"],
+        ["endpoint", "exchange", "issued", "policy", "proxy", "result", "subject", "tls", "username", "warnings"],
         "{run}"
     );
     assert_eq!(text(section(&report, "subject"), "sub"), SA_NAME);

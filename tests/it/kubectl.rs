@@ -81,10 +81,13 @@ fn kubectl_shows_the_plugin_error() {
 #[test]
 fn per_cluster_settings_from_the_kubeconfig_extension() {
     let Some(kubectl) = newest_kubectl("the per-cluster end-to-end test with real kubectl") else { return };
-    let env = Env::with(testkit::DexConfig {
-        connectors: vec!["kubernetes".into(), "kubernetes-b".into()],
-        ..testkit::DexConfig::default()
-    });
+    let env = Env::with(
+        testkit::DexConfig {
+            connectors: vec!["kubernetes".into(), "kubernetes-b".into()],
+            ..testkit::DexConfig::default()
+        }
+        .trusting(&["cluster-a", "cluster-b", "shared", "cluster-c"]),
+    );
     let api = api_server(&env);
     let cache = TempDir::new("per-cluster-cache");
     let (server, ca_pem) = (api.url(), api.ca_pem());
@@ -174,9 +177,12 @@ fn the_argocd_cluster_secret_example_authenticates() {
     assert_eq!(text("apiVersion"), "client.authentication.k8s.io/v1");
     assert!(!text("installHint").is_empty());
     let Some(Value::Array(args)) = exec.get("args") else { panic!("no args") };
+    assert!(matches!(exec.get("provideClusterInfo"), Some(Value::Bool(true))), "provideClusterInfo: true");
 
-    let env = Env::new();
-    let api = api_server(&env);
+    // The Secret asks for audience prod-eu: Dex's static client prod-eu trusts argocd,
+    // and the target accepts that audience only.
+    let env = Env::with(testkit::DexConfig::default().trusting(&["prod-eu"]));
+    let api = ApiServer::start(ApiServerConfig::new(&env.dex.issuer(), "prod-eu"));
     let secret_file = env.dir.write("client-secret", format!("{CLIENT_SECRET}\n"));
     let mut mapped: Vec<String> = args
         .iter()

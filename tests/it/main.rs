@@ -9,6 +9,7 @@ mod inspect;
 mod install;
 mod kubectl;
 mod network;
+mod policy;
 mod security;
 mod tls;
 mod util;

@@ -351,8 +351,8 @@ fn a_stale_remembered_endpoint_is_discovered_again() {
 
 #[test]
 fn audience_sets_that_differ_only_in_splitting_are_different_keys() {
-    let env = Env::new();
-    let one = ["--audience", "a b"];
+    let env = Env::with(DexConfig::default().trusting(&["a,b", "a", "b"]));
+    let one = ["--audience", "a,b"];
     let two = ["--audience", "a", "--audience", "b"];
     env.cached().args(one).run().success();
     env.cached().args(two).run().success();
@@ -360,7 +360,7 @@ fn audience_sets_that_differ_only_in_splitting_are_different_keys() {
     env.cached().args(one).run().success();
     env.cached().args(["--audience", "b", "--audience", "a"]).run().success();
     assert_eq!(env.dex.token_requests(), 2, "the same sets hit, whatever their order");
-    assert_eq!(env.dex.requests()[0].fields("audience"), ["a b"]);
+    assert_eq!(env.dex.requests()[0].fields("audience"), ["a,b"]);
     assert_eq!(env.dex.requests()[1].fields("audience"), ["a", "b"]);
 }
 

@@ -15,7 +15,7 @@ use testkit::{Dex, DexConfig};
 pub use testkit::exec_kubeconfig as kubeconfig;
 #[allow(unused_imports, reason = "a shared name for modules that list every kubectl themselves")]
 pub use testkit::kubectls;
-pub use testkit::{TempDir, claim_int, claim_str, now, parse_rfc3339};
+pub use testkit::{PolicyDir, TempDir, claim_int, claim_str, now, parse_rfc3339};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tokenxchange");
 pub const CLIENT_ID: &str = "argocd";
@@ -285,8 +285,17 @@ impl Cmd {
     /// (a regression of the never-block rules) fails its test with the command shown
     /// instead of hanging the suite.
     pub fn run(&self) -> Run {
+        self.run_command(self.command())
+    }
+
+    /// [`Cmd::run`] in a private mount namespace where `policy` is `/etc/tokenxchange`.
+    pub fn run_in(&self, policy: &PolicyDir) -> Run {
+        self.run_command(policy.wrap(&self.command()))
+    }
+
+    fn run_command(&self, mut command: Command) -> Run {
         let started = Instant::now();
-        let child = self.command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run tokenxchange");
+        let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run tokenxchange");
         let pid = child.id();
         let (done, wait) = std::sync::mpsc::channel::<()>();
         let watchdog = std::thread::spawn(move || {
