@@ -7,13 +7,18 @@
 //!
 //! It is also the one home of what tests share: [`TempDir`], the claim readers
 //! ([`claim_str`], [`claim_int`]), the clock ([`now`], [`rfc3339`], [`parse_rfc3339`]),
-//! and real kubectl ([`kubectls`], [`kubeconfig`], [`whoami`]).
+//! real kubectl ([`kubectls`], [`kubeconfig`], [`whoami`]), the cache's files
+//! ([`files_with`], [`default_cache_dir`], [`mkfifo`]), and what a test needs from the
+//! machine ([`program`], [`OTHER_UID`]), with [`skip`] when it is missing: a note on a
+//! developer's machine, a failure under `CI=true`.
 
 mod apiserver;
 mod dex;
+mod files;
 mod http;
 mod jwt;
 mod kubectl;
+mod machine;
 mod pki;
 mod proxy;
 mod temp_dir;
@@ -21,11 +26,13 @@ mod time;
 
 pub use apiserver::{ApiServer, ApiServerConfig};
 pub use dex::{Client, ClientAuth, Dex, DexConfig, Fault, Recorded};
+pub use files::{default_cache_dir, files_with, mkfifo};
 pub use http::AlertServer;
 pub use jwt::{SOURCE_ISSUER, SigningKey, claim_int, claim_str, decode_payload, mint_sa_token, mint_sa_token_at};
 pub use kubectl::{
     Cluster, User, every_kubectl, exec_kubeconfig, kubeconfig, kubectls, newest_kubectl, token_kubeconfig, whoami,
 };
+pub use machine::{OTHER_UID, in_ci, need_program, program, skip};
 pub use pki::{Ca, Identity, SelfSigned};
 pub use proxy::Proxy;
 pub use temp_dir::TempDir;
