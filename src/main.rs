@@ -14,6 +14,7 @@ mod arena;
 mod cache;
 mod claims;
 mod cli;
+mod der;
 mod error;
 mod exchange;
 mod exec_credential;
