@@ -178,9 +178,11 @@ fn fifos_in_the_cache_never_block_a_run() {
     for extension in ["lock", "json"] {
         mkfifo(&files_with(&dir, extension).pop().unwrap_or_else(|| panic!("a .{extension} file")));
     }
-    let run = env.cached().args(["--timeout", "3s", "-v"]).run();
+    // FIFOs are never opened for waiting: no lock, no entry, and an exchange of its own
+    // (about 10 s of room for work of milliseconds).
+    let run = env.cached().args(["--timeout", "10s", "-v"]).run();
     assert_eq!(run.code, Some(0), "{run}");
-    run.ended_within(Duration::from_secs(3));
+    run.ended_within(Duration::from_secs(10));
     assert!(run.stderr.contains("not a regular file"), "{run}");
     assert_eq!(env.dex.token_requests(), 2);
 }

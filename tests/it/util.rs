@@ -248,8 +248,8 @@ impl Env {
     }
 }
 
-/// No run of the binary in a test may take longer than this (the tests give `--timeout`
-/// 20 s at most).
+/// No run of the binary in a test may take longer than this (runs get `--timeout` 20 s
+/// at most, and the default is 15 s).
 pub const WATCHDOG: Duration = Duration::from_secs(60);
 
 /// The timeout of a run without `--timeout`.
