@@ -476,11 +476,7 @@ fn check(expires_at: i64, token: &str) -> String {
 mod tests {
     use super::*;
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("tokenxchange-cache-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        dir
-    }
+    use testkit::TempDir;
 
     fn strings(values: &[&str]) -> Vec<String> {
         values.iter().map(|v| v.to_string()).collect()
@@ -498,7 +494,8 @@ mod tests {
 
     #[test]
     fn round_trip_expiry_and_corruption() {
-        let dir = temp_dir("round-trip");
+        let temp = TempDir::new("cache-round-trip");
+        let dir = temp.join("cache");
         let cache = Cache::open(&dir).unwrap();
         assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
         let k = "a".repeat(64);
@@ -528,12 +525,12 @@ mod tests {
         cache.write(&k, &Credential { token: Secret::new("x"), expires_at: None }, 0);
         fs::write(&path, &text).unwrap();
         assert!(cache.read(&k, 0).is_ok());
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn prune_removes_expired_entries_of_other_keys() {
-        let dir = temp_dir("prune");
+        let temp = TempDir::new("cache-prune");
+        let dir = temp.join("cache");
         let cache = Cache::open(&dir).unwrap();
         let (old, fresh, current) = ("b".repeat(64), "c".repeat(64), "d".repeat(64));
         cache.write(&old, &Credential { token: Secret::new("1"), expires_at: Some(100) }, 0);
@@ -556,7 +553,6 @@ mod tests {
         let removed = clean(&dir).unwrap();
         assert_eq!(removed.len(), 2);
         assert!(fs::read_dir(&dir).unwrap().next().is_none());
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -577,11 +573,12 @@ mod tests {
     #[test]
     fn unsafe_directories_are_refused() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = temp_dir("unsafe");
+        let temp = TempDir::new("cache-unsafe");
+        let dir = temp.join("cache");
         fs::create_dir_all(&dir).unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o750)).unwrap();
         assert_eq!(open_dir(&dir, true).unwrap_err(), "open to group or others (mode 750); chmod 700 it");
-        let link = temp_dir("link");
+        let link = temp.join("link");
         std::os::unix::fs::symlink(&dir, &link).unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
         assert_eq!(open_dir(&link, true).unwrap_err(), "is a symlink");
@@ -590,13 +587,12 @@ mod tests {
             clean(&link).unwrap_err().to_string(),
             format!("refusing to clean {}: is a symlink", link.display())
         );
-        fs::remove_file(&link).unwrap();
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn endpoints_are_remembered_per_issuer() {
-        let dir = temp_dir("endpoint");
+        let temp = TempDir::new("cache-endpoint");
+        let dir = temp.join("cache");
         let cache = Cache::open(&dir).unwrap();
         let url = |text: &str| Url::parse(text, true, "test").unwrap();
         let dex = url("https://dex");
@@ -612,6 +608,5 @@ mod tests {
         let planted = "https://evil\nhttps://evil/token\n";
         fs::write(dir.join(endpoint_name(&dex)), planted).unwrap();
         assert_eq!(cache.read_endpoint(&dex, false), None);
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -14,6 +14,7 @@ mod arena;
 mod cache;
 mod claims;
 mod cli;
+mod der;
 mod direct;
 mod error;
 mod exchange;

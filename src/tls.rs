@@ -26,6 +26,7 @@ use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport, TransportAdapter,
 };
 
+use crate::der;
 use crate::error::{Error, TlsFailure};
 use crate::token::{Secret, read_bounded};
 
@@ -228,7 +229,7 @@ pub fn trust(settings: &Settings) -> Vec<String> {
     let names = |pem: &[u8]| -> String {
         let names: Vec<String> = CertificateDer::pem_slice_iter(pem)
             .flatten()
-            .map(|cert| common_name(&cert).map_or("(no common name)".into(), |cn| format!("CN={cn}")))
+            .map(|cert| der::common_name(&cert).map_or("(no common name)".into(), |cn| format!("CN={cn}")))
             .collect();
         if names.is_empty() { "no certificate".into() } else { names.join("; ") }
     };
@@ -334,8 +335,8 @@ impl ServerCertVerifier for Verifier {
         let invalid = |err: CertificateError| rustls::Error::InvalidCertificate(err);
         let cert = webpki::EndEntityCert::try_from(end_entity).map_err(|_| invalid(CertificateError::BadEncoding))?;
         cert.verify_is_valid_for_subject_name(server_name).map_err(|_| invalid(CertificateError::NotValidForName))?;
-        let (not_before, not_after) = validity(end_entity).ok_or(invalid(CertificateError::BadEncoding))?;
-        if !for_servers(end_entity).ok_or(invalid(CertificateError::BadEncoding))? {
+        let (not_before, not_after) = der::validity(end_entity).ok_or(invalid(CertificateError::BadEncoding))?;
+        if !der::for_servers(end_entity).ok_or(invalid(CertificateError::BadEncoding))? {
             return Err(invalid(CertificateError::InvalidPurpose));
         }
         let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
@@ -369,130 +370,6 @@ impl ServerCertVerifier for Verifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.provider.signature_verification_algorithms.supported_schemes()
     }
-}
-
-/// `validity`, `subject` and what follows (the key, then the optional unique ids and
-/// extensions) of a DER certificate's `tbsCertificate` (RFC 5280 §4.1).
-fn tbs_parts(der: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
-    let (certificate, _) = der_element(der, 0x30)?;
-    let (tbs, _) = der_element(certificate, 0x30)?;
-    let mut rest = tbs;
-    if rest.first() == Some(&0xa0) {
-        rest = der_element(rest, 0xa0)?.1; // version
-    }
-    rest = der_element(rest, 0x02)?.1; // serialNumber
-    rest = der_element(rest, 0x30)?.1; // signature
-    rest = der_element(rest, 0x30)?.1; // issuer
-    let (validity, rest) = der_element(rest, 0x30)?;
-    let (subject, rest) = der_element(rest, 0x30)?;
-    Some((validity, subject, rest))
-}
-
-/// Whether the certificate may serve TLS servers: no extended key usage, or one that
-/// holds serverAuth or anyExtendedKeyUsage (RFC 5280 §4.2.1.12); `None` when unreadable.
-fn for_servers(der: &[u8]) -> Option<bool> {
-    const EKU: &[u8] = &[0x55, 0x1d, 0x25];
-    const SERVER_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
-    const ANY: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
-    let (_, _, rest) = tbs_parts(der)?;
-    let (_, mut rest) = der_element(rest, 0x30)?; // subjectPublicKeyInfo
-    for optional in [0x81, 0x82] {
-        if rest.first() == Some(&optional) {
-            rest = der_element(rest, optional)?.1; // issuerUniqueID, subjectUniqueID
-        }
-    }
-    if rest.first() != Some(&0xa3) {
-        return Some(true); // no extensions
-    }
-    let (explicit, _) = der_element(rest, 0xa3)?;
-    let (mut extensions, _) = der_element(explicit, 0x30)?;
-    while !extensions.is_empty() {
-        let (extension, after) = der_element(extensions, 0x30)?;
-        extensions = after;
-        let (oid, mut value) = der_element(extension, 0x06)?;
-        if oid != EKU {
-            continue;
-        }
-        if value.first() == Some(&0x01) {
-            value = der_element(value, 0x01)?.1; // critical
-        }
-        let (octets, _) = der_element(value, 0x04)?;
-        let (mut purposes, _) = der_element(octets, 0x30)?;
-        while !purposes.is_empty() {
-            let (purpose, after) = der_element(purposes, 0x06)?;
-            purposes = after;
-            if purpose == SERVER_AUTH || purpose == ANY {
-                return Some(true);
-            }
-        }
-        return Some(false);
-    }
-    Some(true)
-}
-
-/// `notBefore` and `notAfter` of a DER certificate, in Unix seconds.
-fn validity(der: &[u8]) -> Option<(i64, i64)> {
-    let (validity, _, _) = tbs_parts(der)?;
-    let (not_before, after) = der_time(validity)?;
-    let (not_after, _) = der_time(after)?;
-    Some((not_before, not_after))
-}
-
-/// The first common name (OID 2.5.4.3) in a DER certificate's subject.
-fn common_name(der: &[u8]) -> Option<String> {
-    let (_, mut name, _) = tbs_parts(der)?;
-    while !name.is_empty() {
-        let (set, after) = der_element(name, 0x31)?;
-        name = after;
-        let (attribute, _) = der_element(set, 0x30)?;
-        let (oid, value) = der_element(attribute, 0x06)?;
-        if oid == [0x55, 0x04, 0x03] {
-            let (text, _) = der_element(value, *value.first()?)?;
-            return Some(String::from_utf8_lossy(text).into_owned());
-        }
-    }
-    None
-}
-
-/// The content of the DER element with `tag` at the start of `input`, and what follows it.
-fn der_element(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
-    let (&first, rest) = input.split_first()?;
-    if first != tag {
-        return None;
-    }
-    let (&length, rest) = rest.split_first()?;
-    let (length, rest) = match length {
-        0..=0x7f => (usize::from(length), rest),
-        0x81..=0x84 => {
-            let count = usize::from(length & 0x7f);
-            let bytes = rest.get(..count)?;
-            (bytes.iter().fold(0usize, |n, &b| (n << 8) | usize::from(b)), &rest[count..])
-        }
-        _ => return None,
-    };
-    Some((rest.get(..length)?, rest.get(length..)?))
-}
-
-/// A UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`) at the start of
-/// `input`, in Unix seconds, and what follows it.
-fn der_time(input: &[u8]) -> Option<(i64, &[u8])> {
-    let (tag, content, rest) = match input.first()? {
-        0x17 => (0x17, der_element(input, 0x17)?.0, der_element(input, 0x17)?.1),
-        0x18 => (0x18, der_element(input, 0x18)?.0, der_element(input, 0x18)?.1),
-        _ => return None,
-    };
-    let text = std::str::from_utf8(content).ok()?.strip_suffix('Z')?;
-    let (year, text) = if tag == 0x17 {
-        let yy: i64 = text.get(..2)?.parse().ok()?;
-        (if yy < 50 { 2000 + yy } else { 1900 + yy }, &text[2..])
-    } else {
-        (text.get(..4)?.parse().ok()?, &text[4..])
-    };
-    if text.len() != 10 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let field = |i: usize| text[i..i + 2].parse::<i64>().ok();
-    Some((crate::time::unix(year, field(0)?, field(2)?, field(4)?, field(6)?, field(8)?)?, rest))
 }
 
 /// The TLS version of a connection, once its handshake is done (for `inspect`).
@@ -660,15 +537,5 @@ mod tests {
             false,
             "the server ended the handshake with alert decrypt_error",
         );
-    }
-
-    #[test]
-    fn validity_of_a_certificate() {
-        assert_eq!(der_time(b"\x17\x0d491231235959Z"), Some((2_524_607_999, &b""[..])));
-        assert_eq!(der_time(b"\x17\x0d700101000000Z"), Some((0, &b""[..])));
-        assert_eq!(der_time(b"\x18\x0f20261129080000Zx"), Some((1_795_939_200, &b"x"[..])));
-        assert_eq!(der_time(b"\x18\x0f2026112908000Z0"), None);
-        assert_eq!(der_element(&[0x30, 0x81, 0x02, 1, 2, 3], 0x30), Some((&[1u8, 2][..], &[3u8][..])));
-        assert_eq!(der_element(&[0x30, 0x05, 1], 0x30), None);
     }
 }

@@ -166,11 +166,7 @@ fn read_trimmed(path: &Path) -> Result<Secret, String> {
 mod tests {
     use super::*;
 
-    fn temp_file(name: &str, content: &[u8]) -> std::path::PathBuf {
-        let path = std::env::temp_dir().join(format!("tokenxchange-token-{}-{name}", std::process::id()));
-        std::fs::write(&path, content).unwrap();
-        path
-    }
+    use testkit::TempDir;
 
     #[test]
     fn debug_shows_a_fingerprint_never_the_secret() {
@@ -184,26 +180,25 @@ mod tests {
 
     #[test]
     fn subject_token_is_trimmed() {
-        let path = temp_file("trim", b"  header.payload.sig\n\n");
+        let dir = TempDir::new("token-trim");
+        let path = dir.write("token", b"  header.payload.sig\n\n");
         assert_eq!(read_subject(&path).unwrap().expose(), "header.payload.sig");
-        std::fs::remove_file(path).unwrap();
     }
 
     #[test]
     fn inner_whitespace_of_any_kind_is_refused() {
+        let dir = TempDir::new("token-words");
         for text in ["a b", "a\tb", "a\u{b}b", "a\u{c}b", "a\u{a0}b", "日\u{2003}本"] {
-            let path = temp_file("words", text.as_bytes());
+            let path = dir.write("token", text.as_bytes());
             let err = read_subject(&path).unwrap_err();
-            std::fs::remove_file(path).unwrap();
             assert!(err.to_string().contains("more than one word"), "{text:?}: {err}");
         }
     }
 
     #[test]
     fn empty_and_missing_subject_tokens_are_exit_3() {
-        let path = temp_file("empty", b" \n");
-        let err = read_subject(&path).unwrap_err();
-        std::fs::remove_file(path).unwrap();
+        let dir = TempDir::new("token-empty");
+        let err = read_subject(&dir.write("token", b" \n")).unwrap_err();
         assert_eq!(err.exit_code(), 3);
         assert!(err.to_string().contains("file is empty"), "{err}");
 
@@ -216,12 +211,9 @@ mod tests {
 
     #[test]
     fn client_secret_file_is_trimmed_and_may_be_empty() {
-        let path = temp_file("secret", b"s3cr+t\n");
-        assert_eq!(read_client_secret(&path).unwrap().expose(), "s3cr+t");
-        std::fs::remove_file(path).unwrap();
-        let path = temp_file("secret-empty", b"");
-        assert_eq!(read_client_secret(&path).unwrap().expose(), "");
-        std::fs::remove_file(path).unwrap();
+        let dir = TempDir::new("token-secret");
+        assert_eq!(read_client_secret(&dir.write("secret", b"s3cr+t\n")).unwrap().expose(), "s3cr+t");
+        assert_eq!(read_client_secret(&dir.write("secret-empty", b"")).unwrap().expose(), "");
         assert_eq!(read_client_secret(Path::new("/nonexistent")).unwrap_err().exit_code(), 2);
     }
 }

@@ -6,7 +6,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -145,11 +145,15 @@ impl Drop for Server {
 /// that speaks none of the client's versions or suites does. Stops when dropped.
 pub struct AlertServer {
     server: Server,
+    connections: Arc<AtomicUsize>,
 }
 
 impl AlertServer {
     pub fn start(description: u8) -> AlertServer {
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&connections);
         let server = Server::start(bind(), move |mut tcp: TcpStream| {
+            counted.fetch_add(1, Ordering::SeqCst);
             let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
             let mut hello = [0u8; 5];
             if tcp.read_exact(&mut hello).is_ok() {
@@ -157,11 +161,16 @@ impl AlertServer {
                 let _ = tcp.flush();
             }
         });
-        AlertServer { server }
+        AlertServer { server, connections }
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.server.addr()
+    }
+
+    /// How many connections it has accepted (each one answered with the alert).
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 }
 

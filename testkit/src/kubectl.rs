@@ -1,6 +1,7 @@
 //! Real kubectl for end-to-end tests: which binaries this machine has, kubeconfig files
 //! for them (a static token or an exec plugin as the user), and `kubectl auth whoami`.
-//! Tests that find no kubectl say so on stderr and return; CI has one.
+//! Tests that find no kubectl [`skip`](crate::skip): a note on stderr, a failure under
+//! `CI=true`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -36,16 +37,20 @@ pub fn kubectls() -> Vec<PathBuf> {
     if versions.is_empty() { vec![kubectl] } else { versions.into_iter().map(|(_, path)| path).collect() }
 }
 
-/// [`kubectls`]; when there is none, says on stderr that `test` is skipped.
+/// [`kubectls`]; when there is none, [`skip`](crate::skip)s `test` (a failure under
+/// `CI=true`) and returns none.
+#[track_caller]
 pub fn every_kubectl(test: &str) -> Vec<PathBuf> {
     let found = kubectls();
     if found.is_empty() {
-        eprintln!("kubectl not found on PATH: skipping {test}");
+        crate::skip(test, "kubectl on PATH");
     }
     found
 }
 
-/// The newest kubectl here; `None`, said on stderr as skipping `test`, when there is none.
+/// The newest kubectl here; `None` after [`skip`](crate::skip)ping `test` when there is
+/// none.
+#[track_caller]
 pub fn newest_kubectl(test: &str) -> Option<PathBuf> {
     every_kubectl(test).pop()
 }

@@ -7,14 +7,19 @@
 //!
 //! It is also the one home of what tests share: [`TempDir`], the claim readers
 //! ([`claim_str`], [`claim_int`]), the clock ([`now`], [`rfc3339`], [`parse_rfc3339`]),
-//! real kubectl ([`kubectls`], [`kubeconfig`], [`whoami`]), and the operator policy's
-//! fixed directory in a private mount namespace ([`PolicyDir`]).
+//! real kubectl ([`kubectls`], [`kubeconfig`], [`whoami`]), the operator policy's
+//! fixed directory in a private mount namespace ([`PolicyDir`]), the cache's files
+//! ([`files_with`], [`default_cache_dir`], [`mkfifo`]), and what a test needs from the
+//! machine ([`program`], [`OTHER_UID`]), with [`skip`] when it is missing: a note on a
+//! developer's machine, a failure under `CI=true`.
 
 mod apiserver;
 mod dex;
+mod files;
 mod http;
 mod jwt;
 mod kubectl;
+mod machine;
 mod pki;
 mod policy_dir;
 mod proxy;
@@ -23,12 +28,14 @@ mod time;
 
 pub use apiserver::{ApiServer, ApiServerConfig};
 pub use dex::{Client, ClientAuth, Dex, DexConfig, Fault, Recorded};
+pub use files::{default_cache_dir, files_with, mkfifo};
 pub use http::AlertServer;
 pub use jwt::{SOURCE_ISSUER, SigningKey, claim_int, claim_str, decode_payload, mint_sa_token, mint_sa_token_at};
 pub use kubectl::{
     Cluster, User, every_kubectl, exec_kubeconfig, kubeconfig, kubectls, newest_kubectl, outcome, token_kubeconfig,
     whoami, whoami_command,
 };
+pub use machine::{OTHER_UID, in_ci, need_program, program, skip};
 pub use pki::{Ca, Identity, SelfSigned};
 pub use policy_dir::{POLICY_PATH, PolicyDir};
 pub use proxy::Proxy;

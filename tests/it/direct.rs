@@ -119,9 +119,8 @@ fn inspect_direct_shows_the_username_the_target_derives() {
 /// cluster's issuer (claim `sub`, prefix `source:`) beside Dex.
 #[test]
 fn kubectl_authenticates_with_the_projected_token_itself() {
-    let kubectls = kubectls();
+    let kubectls = crate::kubectl::every_kubectl("the --direct end-to-end test");
     if kubectls.is_empty() {
-        eprintln!("kubectl not found on PATH: skipping the --direct end-to-end test");
         return;
     }
     let env = Env::new();
@@ -142,7 +141,7 @@ fn kubectl_authenticates_with_the_projected_token_itself() {
             let name = kubectl.file_name().unwrap().to_string_lossy().into_owned();
             let config = kubeconfig(&api.url(), &api.ca_pem(), api_version, Path::new(BIN), &args);
             let path = env.dir.write(&format!("kubeconfig-direct-{name}"), config);
-            let (code, stdout, stderr) = whoami(kubectl, &path, &env.dir.join("home"));
+            let (code, stdout, stderr) = whoami(kubectl, &path, &env.home());
             assert_eq!(code, Some(0), "{name} {api_version}\nstdout: {stdout}\nstderr: {stderr}");
             assert!(stdout.contains(&format!("source:{SA_NAME}")), "{name} {api_version}: {stdout}");
         }
@@ -180,7 +179,7 @@ fn the_direct_cluster_secret_example_authenticates() {
         "kubeconfig-direct-secret",
         kubeconfig(&api.url(), &api.ca_pem(), "client.authentication.k8s.io/v1", Path::new(BIN), &mapped),
     );
-    let (code, stdout, stderr) = whoami(&kubectl, &path, &env.dir.join("home"));
+    let (code, stdout, stderr) = whoami(&kubectl, &path, &env.home());
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains(&format!("source:{SA_NAME}")), "{stdout}");
 }

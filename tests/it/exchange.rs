@@ -226,10 +226,10 @@ fn subject_token_file_problems_are_exit_3() {
 fn special_files_are_refused_without_blocking() {
     let env = Env::new();
     let fifo = env.dir.join("fifo");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    mkfifo(&fifo);
     let run = env.cmd().arg("--token-file").arg(&fifo).run();
     run.failure(3, "not a regular file", &env.secrets());
-    assert!(run.elapsed < Duration::from_secs(5), "{run}");
+    run.ended_within(DEFAULT_TIMEOUT);
     env.cmd().args(["--token-file", "/dev/zero"]).run().failure(3, "not a regular file", &env.secrets());
     let big = env.dir.write("big", vec![b'a'; 70 * 1024]);
     env.cmd().arg("--token-file").arg(&big).run().failure(3, "larger than 64 KiB", &env.secrets());
@@ -472,7 +472,7 @@ fn a_huge_body_is_refused_without_reading_it_all() {
     env.dex.push_fault(Fault::HugeBody { bytes: 20 << 20 });
     let run = env.cmd().run();
     run.failure(1, "body larger than 1024 KiB; refused", &env.secrets());
-    assert!(run.elapsed < Duration::from_secs(5), "{run}");
+    run.ended_within(DEFAULT_TIMEOUT);
 }
 
 #[test]
@@ -489,10 +489,11 @@ fn a_closed_port_is_transient() {
 #[test]
 fn a_slow_server_is_given_up_within_the_timeout() {
     let env = Env::new();
-    env.dex.set_delay(Duration::from_secs(10));
-    let run = env.cmd().args(["--timeout", "1s"]).run();
+    // The answer would come long after the timeout and its slack.
+    env.dex.set_delay(Duration::from_secs(30));
+    let run = env.cmd().args(["--timeout", "2s"]).run();
     run.failure(5, "no answer within the timeout", &env.secrets());
-    assert!(run.elapsed < Duration::from_secs(2), "gave up after {:?}\n{run}", run.elapsed);
+    run.ended_within(Duration::from_secs(2));
 }
 
 #[test]

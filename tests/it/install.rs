@@ -99,10 +99,11 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn the_static_binary_runs_in_an_empty_root() {
+    let test = "the scratch test";
     let Some(binary) = static_binary() else {
-        eprintln!("no static release binary (run `make build` first): skipping the scratch test");
-        return;
+        return skip(test, "the static release binary (run `make build` first)");
     };
+    let Some(chroot_bin) = need_program("chroot", test) else { return };
     let env = Env::new();
     let root = TempDir::new("scratch");
     std::fs::copy(&binary, root.join("tokenxchange")).unwrap();
@@ -110,14 +111,6 @@ fn the_static_binary_runs_in_an_empty_root() {
     std::fs::write(root.join("ca.pem"), env.dex.ca_pem()).unwrap();
     std::fs::create_dir(root.join("out")).unwrap();
 
-    let Some(chroot_bin) = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .chain(["/usr/sbin".into(), "/sbin".into()])
-        .map(|dir| dir.join("chroot"))
-        .find(|p| p.is_file())
-    else {
-        eprintln!("no chroot command: skipping the scratch test");
-        return;
-    };
     let chroot = |args: &[&str]| {
         Command::new(&chroot_bin)
             .arg(root.path())
@@ -150,14 +143,10 @@ fn the_static_binary_runs_in_an_empty_root() {
     with_ca.extend(["--certificate-authority", "/ca.pem"]);
     let run = match chroot(&with_ca) {
         Ok(run) if run.code == Some(125) || run.stderr.contains("Operation not permitted") => {
-            eprintln!("cannot chroot here (not root?): skipping the scratch test\n{run}");
-            return;
+            return skip(test, &format!("the right to chroot (root)\n{run}"));
         }
         Ok(run) => run,
-        Err(err) => {
-            eprintln!("cannot run chroot ({err}): skipping the scratch test");
-            return;
-        }
+        Err(err) => return skip(test, &format!("a working chroot ({err})")),
     };
     // no /etc, no libc, no HOME: no cache, and the exchange still works
     let credential = run.success();
@@ -176,7 +165,7 @@ fn the_static_binary_runs_in_an_empty_root() {
 fn a_fifo_or_device_at_the_target_never_blocks_install() {
     let dir = TempDir::new("install-fifo");
     let target = dir.join("tokenxchange");
-    assert!(Command::new("mkfifo").arg(&target).status().unwrap().success());
+    mkfifo(&target);
     let run = install(&dir, &[dir.path().as_os_str()]);
     run.failure(1, "not a regular file; use --force to replace it", &[]);
     let forced = install(&dir, &["--force".as_ref(), dir.path().as_os_str()]);

@@ -49,7 +49,7 @@ fn kubectl_auth_whoami_authenticates_through_the_plugin() {
                 kubeconfig(&api.url(), &api.ca_pem(), api_version, Path::new(BIN), &plugin_args(&env, cache.path()));
             let path = env.dir.write(&format!("kubeconfig-{name}"), config);
             let before = env.dex.token_requests();
-            let (code, stdout, stderr) = whoami(kubectl, &path, &env.dir.join("home"));
+            let (code, stdout, stderr) = whoami(kubectl, &path, &env.home());
             assert_eq!(code, Some(0), "{name} {api_version}\nstdout: {stdout}\nstderr: {stderr}");
             assert!(stdout.contains(&expected), "{name} {api_version}: whoami printed\n{stdout}\nstderr: {stderr}");
             assert_eq!(env.dex.token_requests(), before + 1, "{name} {api_version}: one exchange per kubectl run");
@@ -69,11 +69,44 @@ fn kubectl_shows_the_plugin_error() {
     args.push("--client-secret=wrong-secret-value".into());
     let config = kubeconfig(&api.url(), &api.ca_pem(), "client.authentication.k8s.io/v1", Path::new(BIN), &args);
     let path = env.dir.write("kubeconfig-wrong", config);
-    let (code, stdout, stderr) = whoami(&kubectl, &path, &env.dir.join("home"));
+    let (code, stdout, stderr) = whoami(&kubectl, &path, &env.home());
     assert_ne!(code, Some(0), "{stdout}");
     assert!(stderr.contains("tokenxchange: error: token exchange refused: HTTP 401 invalid_client"), "{stderr}");
     assert!(!stderr.contains("wrong-secret-value") && !stderr.contains(&env.subject), "{stderr}");
     assert!(api.tokens_seen().is_empty());
+}
+
+/// The rule that a test which cannot run fails in CI, proved on this binary: one kubectl
+/// test run again with kubectl hidden from PATH passes saying it skipped, and under
+/// `CI=true` fails naming kubectl.
+#[test]
+fn without_kubectl_a_kubectl_test_fails_under_ci() {
+    let test_binary = std::env::current_exe().expect("the test binary");
+    let no_kubectl = TempDir::new("path-without-kubectl");
+    let run_hidden = |ci: Option<&str>| {
+        let mut command = std::process::Command::new(&test_binary);
+        command
+            .args(["--exact", "kubectl::kubectl_shows_the_plugin_error", "--nocapture", "--test-threads=1"])
+            .env("PATH", no_kubectl.path())
+            .env_remove("CI");
+        if let Some(ci) = ci {
+            command.env("CI", ci);
+        }
+        let output = command.output().expect("run the test binary again");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.success(), text)
+    };
+
+    let (passed, text) = run_hidden(None);
+    assert!(passed && text.contains("1 passed"), "{text}");
+    assert!(text.contains("kubectl on PATH is missing: skipping the end-to-end failure test"), "{text}");
+
+    let (passed, text) = run_hidden(Some("true"));
+    assert!(!passed && text.contains("1 failed"), "{text}");
+    assert!(
+        text.contains("the end-to-end failure test with real kubectl cannot run: kubectl on PATH is missing"),
+        "{text}"
+    );
 }
 
 /// One exec configuration, two target clusters: each cluster's `config` extension picks
@@ -112,7 +145,7 @@ fn per_cluster_settings_from_the_kubeconfig_extension() {
     // The same kubeconfig once per current context.
     let run = |context: &str| {
         let path = env.dir.write(&format!("kubeconfig-{context}"), testkit::kubeconfig(&clusters, &user, context));
-        let (code, stdout, stderr) = whoami(&kubectl, &path, &env.dir.join("home"));
+        let (code, stdout, stderr) = whoami(&kubectl, &path, &env.home());
         (code == Some(0), stdout, stderr)
     };
     for context in ["a", "b", "c"] {
@@ -203,7 +236,7 @@ fn the_argocd_cluster_secret_example_authenticates() {
         "kubeconfig-secret",
         kubeconfig(&api.url(), &api.ca_pem(), &text("apiVersion"), Path::new(BIN), &mapped),
     );
-    let (code, stdout, stderr) = whoami(&kubectl, &path, &env.dir.join("home"));
+    let (code, stdout, stderr) = whoami(&kubectl, &path, &env.home());
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("oidc:system:serviceaccount:argocd:argocd-application-controller"), "{stdout}");
     assert_eq!(env.dex.token_requests(), 1);

@@ -4,27 +4,24 @@
 
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
-use testkit::{DexConfig, Fault};
+use testkit::{DexConfig, Fault, OTHER_UID};
 
 use crate::util::*;
 
-/// A user other than the one running the tests.
-const OTHER_UID: u32 = 65534;
-
-/// Gives `path` to another user; `false`, said on stderr, where this process cannot (it
-/// is not root). CI runs as root.
+/// Gives `path` to the second user, [`OTHER_UID`]; `false`, after [`skip`]ping `test`
+/// (a failure under `CI=true`), where this process cannot: it is not root.
 fn give_away(path: &Path, test: &str) -> bool {
     match std::os::unix::fs::chown(path, Some(OTHER_UID), Some(OTHER_UID)) {
         Ok(()) => true,
         Err(err) => {
-            eprintln!("cannot give {} to uid {OTHER_UID} ({err}): skipping {test}", path.display());
+            skip(test, &format!("a second user (giving {} to uid {OTHER_UID} failed: {err})", path.display()));
             false
         }
     }
@@ -33,23 +30,6 @@ fn give_away(path: &Path, test: &str) -> bool {
 fn private_dir(path: &Path) {
     std::fs::create_dir_all(path).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).unwrap();
-}
-
-fn files_with(dir: &Path, extension: &str) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == extension)).collect())
-        .unwrap_or_default();
-    found.sort();
-    found
-}
-
-fn default_cache(env: &Env) -> PathBuf {
-    env.dir.join("home/.kube/cache/tokenxchange")
-}
-
-fn mkfifo(path: &Path) {
-    let _ = std::fs::remove_file(path);
-    assert!(std::process::Command::new("mkfifo").arg(path).status().unwrap().success());
 }
 
 #[test]
@@ -153,10 +133,7 @@ fn a_directory_above_that_can_be_passed_but_not_listed_still_caches() {
     if !give_away(&theirs, test) {
         return;
     }
-    let Some(setpriv) = ["/usr/bin/setpriv", "/bin/setpriv"].into_iter().find(|p| Path::new(p).exists()) else {
-        eprintln!("setpriv not found: skipping {test}");
-        return;
-    };
+    let Some(setpriv) = need_program("setpriv", test) else { return };
     // the binary where the other user can run it (the checkout may be closed to others)
     let bin_dir = TempDir::new("bin-for-others");
     std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -166,8 +143,9 @@ fn a_directory_above_that_can_be_passed_but_not_listed_still_caches() {
         let mut command = env.cached().command();
         let given: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
         let envs: Vec<_> = command.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))).collect();
-        command = std::process::Command::new(setpriv);
-        command.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"]).arg(&program).args(given).args(args);
+        command = std::process::Command::new(&setpriv);
+        let other = OTHER_UID.to_string();
+        command.args(["--reuid", &other, "--regid", &other, "--clear-groups"]).arg(&program).args(given).args(args);
         command.env_clear().envs(envs).env("HOME", &theirs);
         Run::from_output("setpriv … tokenxchange".into(), command.output().unwrap(), Duration::ZERO)
     };
@@ -196,13 +174,15 @@ fn a_cache_below_a_world_writable_root_owned_directory_still_caches() {
 fn fifos_in_the_cache_never_block_a_run() {
     let env = Env::new();
     env.cached().run().success();
-    let dir = default_cache(&env);
+    let dir = env.cache_dir();
     for extension in ["lock", "json"] {
         mkfifo(&files_with(&dir, extension).pop().unwrap_or_else(|| panic!("a .{extension} file")));
     }
-    let run = env.cached().args(["--timeout", "3s", "-v"]).run();
+    // FIFOs are never opened for waiting: no lock, no entry, and an exchange of its own
+    // (about 10 s of room for work of milliseconds).
+    let run = env.cached().args(["--timeout", "10s", "-v"]).run();
     assert_eq!(run.code, Some(0), "{run}");
-    assert!(run.elapsed < Duration::from_secs(4), "{run}");
+    run.ended_within(Duration::from_secs(10));
     assert!(run.stderr.contains("not a regular file"), "{run}");
     assert_eq!(env.dex.token_requests(), 2);
 }
@@ -302,7 +282,7 @@ fn control_characters_from_every_source_are_escaped_on_one_line() {
 fn a_stale_remembered_endpoint_is_discovered_again() {
     let env = Env::new();
     env.issuer().run().success();
-    let file = files_with(&default_cache(&env), "endpoint").pop().expect("a remembered endpoint");
+    let file = files_with(&env.cache_dir(), "endpoint").pop().expect("a remembered endpoint");
     let remember = |endpoint: &str| {
         let text = format!("{}\n{endpoint}\n", env.dex.issuer());
         std::fs::write(&file, text).unwrap();
@@ -327,13 +307,15 @@ fn a_stale_remembered_endpoint_is_discovered_again() {
     env.issuer().args(["--force-refresh", "--retries", "0"]).run().success();
     assert_eq!(methods_since(before), ["POST /dex/token?moved", rediscovered[0], rediscovered[1]]);
 
-    // a timeout: the remembered endpoint gets half the time, discovery the rest
+    // a timeout: the remembered endpoint gets half the time (5 s), discovery and the
+    // exchange the rest (5 s, for work of milliseconds)
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     remember(&format!("https://127.0.0.1:{}/dex/token", silent.local_addr().unwrap().port()));
     let before = env.dex.requests().len();
-    let run = env.issuer().args(["--force-refresh", "--retries", "0", "--timeout", "4s"]).run();
-    run.success();
-    assert!(run.elapsed < Duration::from_secs(4), "{run}");
+    let run = env.issuer().args(["--force-refresh", "--retries", "0", "--timeout", "10s", "-v"]).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stderr.contains("discovering again"), "{run}");
+    run.ended_within(Duration::from_secs(10));
     assert_eq!(methods_since(before), rediscovered);
 
     // discovery names the same URL: the first error stands, and no second POST is made
@@ -381,11 +363,12 @@ fn a_token_file_swapped_with_a_fifo_never_blocks() {
             }
         })
     };
-    // Run until a run has met the FIFO (and one the file), at most 400 runs.
+    // Run until a run has met the FIFO (and one the file), at most 400 runs. A run that
+    // blocked on the FIFO would outlast its timeout (and be killed by the watchdog).
     let (mut fifo, mut file) = (0, 0);
     for _ in 0..400 {
-        let run = env.cmd().arg("--token-file").arg(&path).args(["--timeout", "2s"]).run();
-        assert!(run.elapsed < Duration::from_secs(3), "{run}");
+        let run = env.cmd().arg("--token-file").arg(&path).args(["--timeout", "10s"]).run();
+        run.ended_within(Duration::from_secs(10));
         assert!(matches!(run.code, Some(0) | Some(3)), "{run}");
         fifo += usize::from(run.stderr.contains("not a regular file"));
         file += usize::from(run.code == Some(0));
@@ -422,7 +405,7 @@ fn values_that_are_not_what_they_claim_are_refused() {
         run.failure(1, "access_token is not a valid bearer token (RFC 6750", &env.secrets());
         assert!(!run.stderr.contains("Injected") && !run.stderr.contains("words"), "{run}");
     }
-    assert!(files_with(&default_cache(&env), "json").is_empty(), "an invalid token is never cached");
+    assert!(files_with(&env.cache_dir(), "json").is_empty(), "an invalid token is never cached");
 }
 
 #[test]
@@ -453,13 +436,7 @@ fn a_closed_or_broken_stdout_is_a_failure() {
 /// cut inside a character of a non-ASCII report, and some meet a full pipe (EAGAIN).
 #[test]
 fn a_slow_non_blocking_stdout_still_gets_everything() {
-    let Some(python) = ["python3", "/usr/bin/python3"]
-        .into_iter()
-        .find(|p| std::process::Command::new(p).arg("-V").output().is_ok_and(|o| o.status.success()))
-    else {
-        eprintln!("python3 not found: skipping the non-blocking stdout test");
-        return;
-    };
+    let Some(python) = need_program("python3", "the non-blocking stdout test") else { return };
     let env = Env::new();
     const SLOW_READER: &str = r#"
 import fcntl, os, subprocess, sys, time
@@ -494,7 +471,7 @@ sys.stdout.buffer.write(b"%d\n" % child.wait() + err + b"\n--\n" + out)
         env.dex.push_fault(Fault::status(200, "application/json", &body));
         let mut args = vec![BIN.to_string(), "inspect".into()];
         args.extend(env.cmd().command().get_args().map(|a| a.to_string_lossy().into_owned()));
-        let output = std::process::Command::new(python)
+        let output = std::process::Command::new(&python)
             .args(["-c", SLOW_READER])
             .args(&args)
             .env_clear()

@@ -13,9 +13,9 @@ use miniserde::json::{self, Value};
 use testkit::{Dex, DexConfig};
 
 pub use testkit::exec_kubeconfig as kubeconfig;
-#[allow(unused_imports, reason = "a shared name for modules that list every kubectl themselves")]
-pub use testkit::kubectls;
-pub use testkit::{PolicyDir, TempDir, claim_int, claim_str, now, parse_rfc3339};
+pub use testkit::{
+    PolicyDir, TempDir, claim_int, claim_str, files_with, mkfifo, need_program, now, parse_rfc3339, skip,
+};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tokenxchange");
 pub const CLIENT_ID: &str = "argocd";
@@ -80,6 +80,17 @@ impl Run {
         assert!(lines[0].starts_with("tokenxchange: error: "), "{self}");
         assert!(lines[0].contains(needle), "stderr lacks {needle:?}\n{self}");
         self.no_secrets(secrets);
+        self
+    }
+
+    /// Ended within `timeout` plus [`SLACK`]: the run gave up in time, however loaded
+    /// the machine. (Never a bound on how fast it works: that would race the clock.)
+    pub fn ended_within(&self, timeout: Duration) -> &Run {
+        assert!(
+            self.elapsed < timeout + SLACK,
+            "ran {:?}: more than the timeout of {timeout:?} plus {SLACK:?} of slack\n{self}",
+            self.elapsed
+        );
         self
     }
 
@@ -170,9 +181,19 @@ impl Env {
         Env { dex, dir, ca, token_file, subject }
     }
 
+    /// HOME of the runs.
+    pub fn home(&self) -> PathBuf {
+        self.dir.join("home")
+    }
+
+    /// The cache directory under HOME that runs use by default.
+    pub fn cache_dir(&self) -> PathBuf {
+        testkit::default_cache_dir(&self.home())
+    }
+
     /// The binary with a clean environment (HOME in the temp dir) and no arguments.
     pub fn bare(&self) -> Cmd {
-        Cmd::new(self.dir.join("home"))
+        Cmd::new(self.home())
     }
 
     /// The binary with the standard flags: endpoint, client, connector, token file, CA;
@@ -229,9 +250,16 @@ impl Env {
     }
 }
 
-/// No run of the binary in a test may take longer than this (the tests give `--timeout`
-/// a few seconds at most).
+/// No run of the binary in a test may take longer than this (runs get `--timeout` 20 s
+/// at most, and the default is 15 s).
 pub const WATCHDOG: Duration = Duration::from_secs(60);
+
+/// The timeout of a run without `--timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How much longer than its timeout a run may take before a test calls it stuck: process
+/// start-up and exit on a loaded two-core machine, several times over.
+pub const SLACK: Duration = Duration::from_secs(10);
 
 /// The binary, under construction: a [`Command`] with a clean environment, HOME in a
 /// temporary directory, and stdin from /dev/null.

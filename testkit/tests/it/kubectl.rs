@@ -1,6 +1,7 @@
 //! The real kubectl against the API server stand-in: every kubectl version installed here
 //! runs `auth whoami` with a static token that the test Dex issued, and must print the
-//! prefixed ServiceAccount name. Without kubectl the test says so and passes.
+//! prefixed ServiceAccount name. Without kubectl the test says so and passes, or fails
+//! under `CI=true`.
 
 use testkit::{
     ApiServer, ApiServerConfig, Dex, DexConfig, SigningKey, TempDir, every_kubectl, mint_sa_token, newest_kubectl,
