@@ -63,11 +63,8 @@ impl PolicyDir {
         });
         match works {
             Ok(()) => true,
-            Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("cannot make a private mount namespace for /etc/tokenxchange ({why}); CI must run {test}")
-            }
             Err(why) => {
-                eprintln!("cannot make a private mount namespace for /etc/tokenxchange ({why}): skipping {test}");
+                crate::skip(test, &format!("a private mount namespace for /etc/tokenxchange ({why})"));
                 false
             }
         }
