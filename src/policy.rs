@@ -408,6 +408,19 @@ fn bind(clusters: &[Cluster], facts: &Facts) -> Result<String, Error> {
             "the cluster {name} sets insecure-skip-tls-verify: true; the policy's clusters never allow it"
         ));
     }
+    // client-go verifies the server's certificate for tls-server-name when set: with a
+    // proxy-url of its own, a Secret could have a certificate for another name the same CA
+    // signs accepted, and the credential delivered to that server.
+    let host = server.split_once("://").and_then(|(_, rest)| split_host_port(rest.split('/').next()?));
+    if let Some(given) = &destination.tls_server_name
+        && !host.is_some_and(|(host, _)| host.eq_ignore_ascii_case(given))
+    {
+        return refuse(format!(
+            "the cluster {name} sets tls-server-name '{}', not its server's host {}; the policy's clusters allow no other name (with a proxy, another server could receive the credential)",
+            echo(given),
+            echo(host.map_or("", |(host, _)| host))
+        ));
+    }
     let mut rule = format!("clusters: {name}");
     match &facts.audiences {
         Some(asked) => {
@@ -555,6 +568,7 @@ mod tests {
                 server: Some(server.into()),
                 insecure_skip_tls_verify: false,
                 certificate_authority_data: None,
+                tls_server_name: None,
             }),
             ..Facts::default()
         }
@@ -782,6 +796,26 @@ mod tests {
             refusal(&parsed, &insecure),
             "the cluster https://prod-eu.example.com:6443 sets insecure-skip-tls-verify: true; the policy's clusters never allow it"
         );
+
+        // tls-server-name: with a proxy of its own (proxy-url), a Secret could have the
+        // credential verified as another name the same CA signs, and so delivered there.
+        let named = |name: &str, server: &str| {
+            let mut facts = facts(&["prod-eu"], Some(server));
+            facts.destination.as_mut().unwrap().tls_server_name = Some(name.into());
+            facts
+        };
+        assert_eq!(
+            refusal(&parsed, &named("attacker.example.net", "https://prod-eu.example.com:6443")),
+            "the cluster https://prod-eu.example.com:6443 sets tls-server-name 'attacker.example.net', not its server's host prod-eu.example.com; the policy's clusters allow no other name (with a proxy, another server could receive the credential)"
+        );
+        assert!(check(&parsed, &named("PROD-EU.example.com", "https://prod-eu.example.com:6443")).is_ok());
+        let mut v6 = policy(
+            r#"{"endpoints":["https://dex.example.com/token"],"clientIDs":["argocd"],"files":["/var/run/secrets/tokenxchange/"],"clusters":{"https://[fd00::1]:6443":{"audiences":["prod-eu"]}}}"#,
+        );
+        assert!(check(&v6, &named("fd00::1", "https://[FD00::1]:6443")).is_ok());
+        assert!(check(&v6, &named("prod-eu.example.com", "https://[fd00::1]:6443")).is_err());
+        v6.clusters = None;
+        assert!(check(&v6, &named("anything", "https://[fd00::1]:6443")).is_ok(), "nothing bound, nothing checked");
 
         // --direct: the token file bound to the server, and nothing else
         let direct = |file: &str, server: &str| Facts {

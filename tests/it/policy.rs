@@ -371,6 +371,21 @@ fn each_key_refuses_a_changed_value_without_connecting() {
         "--audience prod-eu, prod-us for the cluster https://prod-eu.example.com:6443: the policy's clusters['https://prod-eu.example.com:6443'].audiences are exactly prod-eu",
         &env,
     );
+    // the listed server, verified as another name (with a proxy-url of the writer's own)
+    let renamed = |args: &mut Vec<String>, vars: &mut Vars| {
+        args.push("--audience=prod-eu".into());
+        let info = exec_info("https://prod-eu.example.com:6443", None, false).replace(
+            r#""server":"#,
+            r#""tls-server-name":"attacker.example.net","proxy-url":"http://127.0.0.1:9","server":"#,
+        );
+        vars.push(("KUBERNETES_EXEC_INFO", info));
+    };
+    refused(
+        &cmd(&renamed),
+        "the cluster https://prod-eu.example.com:6443 sets tls-server-name 'attacker.example.net', not its server's host prod-eu.example.com",
+        &env,
+    );
+    assert_eq!(trap.connections(), 0);
     let listed = |args: &mut Vec<String>, vars: &mut Vars| {
         args.push("--audience=prod-eu".into());
         vars.push(("KUBERNETES_EXEC_INFO", exec_info("https://PROD-EU.example.com:6443/", None, false)));
