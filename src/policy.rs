@@ -25,10 +25,11 @@ use crate::cli::{Config, Exchange};
 use crate::error::Error;
 use crate::exchange::{CROSS_CLIENT_SCOPE, Endpoint};
 use crate::exec_credential::{self, Destination};
+use crate::proxy;
 use crate::redact;
 use crate::tls::PemSource;
 use crate::token::{ClientSecret, read_bounded};
-use crate::url::split_host_port;
+use crate::url::{Transport, Url, split_host_port};
 
 /// Where the policy lives. A constant on purpose: see the module's documentation.
 pub const PATH: &str = "/etc/tokenxchange/policy.json";
@@ -93,6 +94,8 @@ pub struct Facts {
     pub insecure: Vec<&'static str>,
     /// `spec.cluster` of `KUBERNETES_EXEC_INFO`, when client-go sent it.
     pub destination: Option<Destination>,
+    /// The proxy variables (the exec config's `env` sets them too).
+    pub proxies: proxy::Env,
 }
 
 /// The trust variables of the process, read once at the top (they choose files too).
@@ -375,6 +378,7 @@ pub fn check(policy: &Policy, facts: &Facts) -> Result<Vec<String>, Error> {
         }
         rules.push(format!("{key}: {}", url.as_str()));
     }
+    unproxied(policy, facts)?;
     if let Some(client_id) = &facts.client_id {
         if !policy.client_ids.contains(client_id) {
             return refuse(format!("--client-id '{}' is not in the policy's clientIDs", echo(client_id)));
@@ -386,6 +390,38 @@ pub fn check(policy: &Policy, facts: &Facts) -> Result<Vec<String>, Error> {
         Some(clusters) => rules.push(bind(clusters, facts)?),
     }
     Ok(rules)
+}
+
+/// With TLS verification given up, no request of the run may go through a proxy: the exec
+/// config sets the proxy variables, and such a proxy reads the secrets. The requests are to
+/// the token endpoint given, or to the issuer's discovery document and any endpoint of the
+/// policy that it may name.
+fn unproxied(policy: &Policy, facts: &Facts) -> Result<(), Error> {
+    let (Some((_, endpoint)), false) = (&facts.endpoint, facts.insecure.is_empty()) else { return Ok(()) };
+    let skip_verify = facts.insecure.contains(&"--insecure-skip-tls-verify");
+    let allow_http = facts.insecure.contains(&"--allow-insecure-http");
+    let urls: Vec<Url> = match endpoint {
+        Endpoint::Token(url) => vec![url.clone()],
+        Endpoint::Issuer(issuer) => std::iter::once(issuer.discovery())
+            .chain(policy.endpoints.iter().filter_map(|e| Url::parse(e, allow_http, "endpoints").ok()))
+            .collect(),
+    };
+    for url in urls {
+        let setting = match url.transport() {
+            Transport::Https if skip_verify => "--insecure-skip-tls-verify",
+            Transport::InsecureHttp => "--allow-insecure-http",
+            _ => continue,
+        };
+        let route = proxy::route(&url, &facts.proxies)?;
+        if route.proxy.is_some() {
+            let why = route.why;
+            return Err(Error::Policy(format!(
+                "{setting}: {} would go through the proxy {why}, which could read the secrets without TLS verification (policy key insecure allows no proxy; add the host to NO_PROXY)",
+                redact::echo(url.as_str().as_bytes(), 200)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Destination binding: the server client-go will send the credential to must be one of
@@ -498,6 +534,7 @@ fn facts(config: &Config, env: &TrustEnv) -> Result<Facts, Error> {
         return Ok(facts);
     };
     let request = &exchange.request;
+    facts.proxies = proxy::Env::from_process()?;
     facts.endpoint = Some((exchange.endpoint_source, request.endpoint.clone()));
     facts.client_id = Some(request.client_id.clone());
     // A cross-client scope given with --scopes asks Dex for an audience too.
@@ -758,6 +795,50 @@ mod tests {
         let rules = check(&open, &facts).unwrap();
         assert!(rules.contains(&"insecure: true (--allow-insecure-http)".to_string()), "{rules:?}");
         assert!(rules.contains(&"clusters: none, so the credential is not bound to a destination".to_string()));
+    }
+
+    #[test]
+    fn insecure_never_goes_through_a_proxy() {
+        // The exec config sets the proxy variables; without TLS verification the proxy
+        // would read the client secret and the subject token.
+        let open = policy(
+            r#"{"insecure":true,"endpoints":["https://dex.example.com/token","http://dex.dex.svc:5556/token"],"issuers":["https://dex.example.com"],"clientIDs":["argocd"],"files":["/"]}"#,
+        );
+        let proxied = |var: &'static str| crate::proxy::Env {
+            https_proxy: Some((var, "http://u:p@attacker:3128".into())),
+            ..Default::default()
+        };
+        let mut facts = exchange_facts("https://dex.example.com/token", &[], None);
+        facts.insecure.push("--insecure-skip-tls-verify");
+        facts.proxies = proxied("HTTPS_PROXY");
+        assert_eq!(
+            refusal(&open, &facts),
+            "--insecure-skip-tls-verify: https://dex.example.com/token would go through the proxy http://***@attacker:3128 from HTTPS_PROXY, which could read the secrets without TLS verification (policy key insecure allows no proxy; add the host to NO_PROXY)"
+        );
+        facts.proxies.no_proxy = Some("dex.example.com".into());
+        assert!(check(&open, &facts).is_ok());
+        // an issuer: its discovery document, and every endpoint it may name
+        let mut facts = exchange_facts("https://dex.example.com/token", &[], None);
+        facts.endpoint =
+            Some(("--issuer", Endpoint::Issuer(Url::parse("https://dex.example.com", false, "t").unwrap())));
+        facts.insecure.push("--insecure-skip-tls-verify");
+        facts.proxies =
+            crate::proxy::Env { all_proxy: Some(("ALL_PROXY", "http://attacker:3128".into())), ..Default::default() };
+        assert!(refusal(&open, &facts).starts_with("--insecure-skip-tls-verify: https://dex.example.com/.well-known/openid-configuration would go through the proxy http://attacker:3128 from ALL_PROXY"));
+        facts.proxies.no_proxy = Some("dex.example.com".into());
+        assert!(check(&open, &facts).is_ok());
+        // plain http through http_proxy; TLS verified through a proxy is fine
+        let mut facts = exchange_facts("https://dex.example.com/token", &[], None);
+        facts.endpoint =
+            Some(("--oidc-endpoint", Endpoint::Token(Url::parse("http://dex.dex.svc:5556/token", true, "t").unwrap())));
+        facts.insecure.push("--allow-insecure-http");
+        facts.proxies =
+            crate::proxy::Env { http_proxy: Some(("http_proxy", "http://attacker:3128".into())), ..Default::default() };
+        assert!(refusal(&open, &facts).starts_with("--allow-insecure-http: http://dex.dex.svc:5556/token would go through the proxy http://attacker:3128 from http_proxy"));
+        let mut facts = exchange_facts("https://dex.example.com/token", &[], None);
+        facts.insecure.push("--allow-insecure-http");
+        facts.proxies = proxied("HTTPS_PROXY");
+        assert!(check(&open, &facts).is_ok(), "TLS is verified");
     }
 
     #[test]

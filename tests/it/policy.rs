@@ -630,3 +630,42 @@ fn kubectl_clusters_are_bound_to_their_servers() {
     assert_eq!(env.dex.token_requests(), requests, "refused runs send nothing");
     assert!(third.tokens_seen().is_empty(), "no credential reached the third server");
 }
+
+/// `insecure: true` gives up TLS verification, and the exec config sets the proxy
+/// variables: a proxy of the writer's would read the secrets, so none is used.
+#[test]
+fn insecure_runs_never_go_through_a_proxy() {
+    if !PolicyDir::available("the insecure-proxy test") {
+        return;
+    }
+    let env = Env::new();
+    let (endpoint, proxy) = (Trap::new(), Trap::new());
+    let policy = PolicyDir::new();
+    policy.write(&policy_json(&env, &endpoint.url("/token"), None).replacen('{', r#"{"insecure":true,"#, 1));
+    let run = |vars: &[(&str, String)]| {
+        let mut cmd = env.bare();
+        cmd.arg(format!("--oidc-endpoint={}", endpoint.url("/token")))
+            .args(["--client-id", CLIENT_ID, "--no-cache", "--timeout=2s", "--retries=0", "--insecure-skip-tls-verify"])
+            .arg("--token-file")
+            .arg(&env.token_file);
+        for (name, value) in vars {
+            cmd.env(name, value);
+        }
+        cmd.run_in(&policy)
+    };
+    let through = format!("http://127.0.0.1:{}", proxy.0.local_addr().unwrap().port());
+    refused(
+        &run(&[("HTTPS_PROXY", through.clone())]),
+        &format!(
+            "--insecure-skip-tls-verify: {} would go through the proxy {through} from HTTPS_PROXY, which could read the secrets without TLS verification",
+            endpoint.url("/token")
+        ),
+        &env,
+    );
+    assert_eq!((endpoint.connections(), proxy.connections()), (0, 0), "a refused run connected");
+    // NO_PROXY sends it direct, which the policy allows
+    let run = run(&[("HTTPS_PROXY", through), ("NO_PROXY", "127.0.0.1".into())]);
+    assert_eq!(run.code, Some(5), "{run}");
+    assert_eq!(proxy.connections(), 0);
+    assert!(endpoint.connections() >= 1, "{run}");
+}
