@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use miniserde::Deserialize;
+use miniserde::de::{Map, Seq, Visitor};
 use miniserde::json::{self, Object, Value};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -156,6 +158,12 @@ fn load(path: &Path) -> Result<Option<Policy>, Error> {
 /// Parses the policy file's bytes; the error is the problem in words.
 pub fn parse(bytes: &[u8]) -> Result<Policy, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
+    if let Ok(Repeated(Some(key))) = json::from_str::<Repeated>(text) {
+        return Err(format!(
+            "key '{}' appears twice in one object: which one counts depends on the reader",
+            redact::echo(key.as_bytes(), 100)
+        ));
+    }
     let root = match json::from_str::<Value>(text) {
         Ok(Value::Object(root)) => root,
         Ok(_) => return Err("not a JSON object".into()),
@@ -177,6 +185,102 @@ pub fn parse(bytes: &[u8]) -> Result<Policy, String> {
         }
     }
     Ok(policy)
+}
+
+/// A JSON document read only for the first key that one object repeats. JSON readers
+/// differ on which of two equal keys counts (miniserde keeps the last), so a policy with
+/// one is refused rather than read one way.
+struct Repeated(Option<String>);
+
+impl Deserialize for Repeated {
+    fn begin(out: &mut Option<Self>) -> &mut dyn Visitor {
+        miniserde::make_place!(Place);
+
+        impl Visitor for Place<Repeated> {
+            fn null(&mut self) -> miniserde::Result<()> {
+                self.out = Some(Repeated(None));
+                Ok(())
+            }
+
+            fn boolean(&mut self, _: bool) -> miniserde::Result<()> {
+                self.null()
+            }
+
+            fn string(&mut self, _: &str) -> miniserde::Result<()> {
+                self.null()
+            }
+
+            fn negative(&mut self, _: i64) -> miniserde::Result<()> {
+                self.null()
+            }
+
+            fn nonnegative(&mut self, _: u64) -> miniserde::Result<()> {
+                self.null()
+            }
+
+            fn float(&mut self, _: f64) -> miniserde::Result<()> {
+                self.null()
+            }
+
+            fn seq(&mut self) -> miniserde::Result<Box<dyn Seq + '_>> {
+                Ok(Box::new(Within { out: &mut self.out, keys: BTreeSet::new(), found: None, item: None }))
+            }
+
+            fn map(&mut self) -> miniserde::Result<Box<dyn Map + '_>> {
+                Ok(Box::new(Within { out: &mut self.out, keys: BTreeSet::new(), found: None, item: None }))
+            }
+        }
+
+        /// An array or object being read: its keys so far, the first repeat found in it
+        /// or below, and the value being read.
+        struct Within<'a> {
+            out: &'a mut Option<Repeated>,
+            keys: BTreeSet<String>,
+            found: Option<String>,
+            item: Option<Repeated>,
+        }
+
+        impl Within<'_> {
+            fn shift(&mut self) {
+                if let Some(Repeated(Some(key))) = self.item.take() {
+                    self.found.get_or_insert(key);
+                }
+            }
+
+            fn done(&mut self) -> miniserde::Result<()> {
+                self.shift();
+                *self.out = Some(Repeated(self.found.take()));
+                Ok(())
+            }
+        }
+
+        impl Seq for Within<'_> {
+            fn element(&mut self) -> miniserde::Result<&mut dyn Visitor> {
+                self.shift();
+                Ok(Deserialize::begin(&mut self.item))
+            }
+
+            fn finish(&mut self) -> miniserde::Result<()> {
+                self.done()
+            }
+        }
+
+        impl Map for Within<'_> {
+            fn key(&mut self, key: &str) -> miniserde::Result<&mut dyn Visitor> {
+                self.shift();
+                if !self.keys.insert(key.to_owned()) {
+                    self.found.get_or_insert_with(|| key.to_owned());
+                }
+                Ok(Deserialize::begin(&mut self.item))
+            }
+
+            fn finish(&mut self) -> miniserde::Result<()> {
+                self.done()
+            }
+        }
+
+        Place::new(out)
+    }
 }
 
 fn strings(value: &Value, key: &str) -> Result<Vec<String>, String> {
@@ -678,6 +782,28 @@ mod tests {
             "clusters['https://a'].certificateAuthorityData must be base64 of PEM certificates, as Argo CD's caData",
         );
         assert_eq!(parse(b"\xff"), Err("not UTF-8".into()));
+        // JSON readers differ on which of two equal keys counts (miniserde keeps the last,
+        // a reviewer or a linter may read the first): such a file is not one policy.
+        check(
+            r#"{"insecure":false,"files":["/"],"insecure":true}"#,
+            "key 'insecure' appears twice in one object: which one counts depends on the reader",
+        );
+        check(
+            r#"{"clusters":{"https://a":{"audiences":["a"],"audiences":["b"]}}}"#,
+            "key 'audiences' appears twice in one object: which one counts depends on the reader",
+        );
+        check(
+            r#"{"clusters":{"https://a":{"audiences":["a"]},"https://a":{"audiences":["b"]}}}"#,
+            "key 'https://a' appears twice in one object: which one counts depends on the reader",
+        );
+        check(
+            r#"{"\u0069nsecure":true,"insecure":false}"#,
+            "key 'insecure' appears twice in one object: which one counts depends on the reader",
+        );
+        assert!(
+            parse(br#"{"files":["/a","/a"],"clusters":{"https://a":{},"https://b":{}}}"#).is_ok(),
+            "equal values in a list are no keys"
+        );
     }
 
     #[test]

@@ -174,7 +174,7 @@ fn a_policy_file_that_cannot_be_used_fails_closed() {
         return;
     }
     let env = Env::new();
-    let cases: [(&str, &Setup, &str); 7] = [
+    let cases: [(&str, &Setup, &str); 8] = [
         ("malformed", &|dir| drop(std::fs::write(dir.join("policy.json"), "{\"endpoints\": [")), "not valid JSON"),
         (
             "unknown key",
@@ -182,6 +182,11 @@ fn a_policy_file_that_cannot_be_used_fails_closed() {
             "unknown key 'endpoint' (known keys: endpoints, issuers, clientIDs, files, insecure, inlineData, clusters)",
         ),
         ("not an object", &|dir| drop(std::fs::write(dir.join("policy.json"), "[]")), "not a JSON object"),
+        (
+            "a repeated key",
+            &|dir| drop(std::fs::write(dir.join("policy.json"), r#"{"insecure":false,"insecure":true}"#)),
+            "key 'insecure' appears twice in one object: which one counts depends on the reader",
+        ),
         ("a directory", &|dir| std::fs::create_dir(dir.join("policy.json")).unwrap(), "not a regular file"),
         (
             "a FIFO",
