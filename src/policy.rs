@@ -830,6 +830,7 @@ mod tests {
             "https://",
             "api.example.com",
             "https://api.example.com:0",
+            "https://api.example.com:+6443",
         ] {
             assert_eq!(key(bad), None, "{bad}");
         }
