@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -425,6 +425,25 @@ pub fn normalise(path: &str) -> String {
     if absolute { format!("/{joined}") } else { joined }
 }
 
+/// The first symbolic link in `path` that a later `..` goes up out of, if any. The kernel
+/// goes up from the link's target, so `dir/link/../x` opens `x` beside that target while
+/// it reads, lexically, as `dir/x`. Without such a link both readings agree.
+fn link_left_by_dot_dot(path: &Path) -> Option<PathBuf> {
+    let mut walked = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                if walked.symlink_metadata().is_ok_and(|meta| meta.file_type().is_symlink()) {
+                    return Some(walked);
+                }
+                walked.pop();
+            }
+            other => walked.push(other),
+        }
+    }
+    None
+}
+
 /// The entry of `files` that allows reading `path`, if any.
 fn file_rule<'a>(policy: &'a Policy, path: &Path) -> Option<&'a str> {
     let path = normalise(&path.to_string_lossy());
@@ -635,7 +654,7 @@ fn facts(config: &Config, env: &TrustEnv) -> Result<Facts, Error> {
         facts.dirs.extend(std::env::split_paths(dirs).map(|dir| ("SSL_CERT_DIR", dir)));
     }
     let Some(exchange) = &config.exchange else {
-        return Ok(facts);
+        return no_dot_dot_out_of_links(facts);
     };
     let request = &exchange.request;
     facts.proxies = proxy::Env::from_process()?;
@@ -672,6 +691,21 @@ fn facts(config: &Config, env: &TrustEnv) -> Result<Facts, Error> {
     }
     if request.allow_insecure_http {
         facts.insecure.push("--allow-insecure-http");
+    }
+    no_dot_dot_out_of_links(facts)
+}
+
+/// `facts`, unless one of its paths goes up out of a symbolic link: lexical resolution
+/// (which the check uses) and the kernel would then name different files.
+fn no_dot_dot_out_of_links(facts: Facts) -> Result<Facts, Error> {
+    for (setting, path) in facts.files.iter().chain(&facts.dirs) {
+        if let Some(link) = link_left_by_dot_dot(path) {
+            return Err(Error::Policy(format!(
+                "{setting} '{}' goes up ('..') out of the symbolic link {}, so the file opened is not the one the path reads as; write it without '..'",
+                redact::echo(path.to_string_lossy().as_bytes(), 200),
+                redact::echo(link.to_string_lossy().as_bytes(), 200)
+            )));
+        }
     }
     Ok(facts)
 }
@@ -854,6 +888,24 @@ mod tests {
         assert!(!allowed("/proc/self/environ"));
         assert!(!allowed("var/run/secrets/tokenxchange/token"));
         assert!(!allowed("/etc/ca.pem/x"));
+    }
+
+    #[test]
+    fn a_dot_dot_out_of_a_symbolic_link_is_found() {
+        // dir/link/../x reads as dir/x, but the kernel goes up from link's target
+        let temp = testkit::TempDir::new("policy-links");
+        let (allowed, elsewhere) = (temp.join("allowed"), temp.join("elsewhere/deep"));
+        std::fs::create_dir_all(&allowed).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, allowed.join("link")).unwrap();
+        std::fs::create_dir(allowed.join("real")).unwrap();
+        let found = |path: &str| link_left_by_dot_dot(&allowed.join(path));
+        assert_eq!(found("link/../token"), Some(allowed.join("link")));
+        assert_eq!(found("real/../link/./x/../../token"), Some(allowed.join("link")));
+        assert_eq!(found("real/../link/../token"), Some(allowed.join("link")));
+        assert_eq!(found("real/../token"), None);
+        assert_eq!(found("link/token"), None, "no '..', nothing to tell apart");
+        assert_eq!(found("missing/../token"), None);
     }
 
     #[test]

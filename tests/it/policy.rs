@@ -281,7 +281,26 @@ fn each_key_refuses_a_changed_value_without_connecting() {
     assert!(trap.connections() >= 1, "the allowed run must connect\n{run}");
 
     let dir = env.dir.path().display().to_string();
+    // A symbolic link to a directory elsewhere, inside the allowed directory: link/../token
+    // reads as the allowed token, but the kernel opens the token beside link's target.
+    std::fs::create_dir(outside.join("sub")).unwrap();
+    outside.write("token", "not the allowed token");
+    std::os::unix::fs::symlink(outside.join("sub"), env.dir.join("link")).unwrap();
     let cases: Vec<(Box<Change<'_>>, String)> = vec![
+        (
+            Box::new(set("--token-file", format!("{dir}/link/../token"))),
+            format!(
+                "--token-file '{dir}/link/../token' goes up ('..') out of the symbolic link {dir}/link, so the file opened is not the one the path reads as; write it without '..'"
+            ),
+        ),
+        (
+            Box::new(|_: &mut Vec<String>, vars: &mut Vars| {
+                vars.push(("SSL_CERT_DIR", format!("{}/link/..", env.dir.path().display())))
+            }),
+            format!(
+                "SSL_CERT_DIR '{dir}/link/..' goes up ('..') out of the symbolic link {dir}/link, so the file opened is not the one the path reads as; write it without '..'"
+            ),
+        ),
         (
             Box::new(set("--oidc-endpoint", trap.url("/elsewhere"))),
             format!("--oidc-endpoint '{}' is not in the policy's endpoints", trap.url("/elsewhere")),
