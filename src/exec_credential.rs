@@ -54,6 +54,8 @@ pub struct Destination {
     pub insecure_skip_tls_verify: bool,
     /// Base64 of PEM, as client-go marshals `[]byte`.
     pub certificate_authority_data: Option<String>,
+    /// The name client-go verifies the server's certificate for, when not the server's host.
+    pub tls_server_name: Option<String>,
 }
 
 /// The destination in `spec.cluster` (the canonical JSON of [`ExecInfo::cluster_json`]).
@@ -77,6 +79,7 @@ pub fn destination(cluster_json: &str) -> Result<Destination, Error> {
         server: text("server")?,
         insecure_skip_tls_verify,
         certificate_authority_data: text("certificate-authority-data")?,
+        tls_server_name: text("tls-server-name")?,
     })
 }
 
@@ -224,7 +227,7 @@ mod tests {
     #[test]
     fn reads_the_destination() {
         let info = parse_info(
-            r#"{"spec":{"cluster":{"server":"https://t:6443","insecure-skip-tls-verify":true,"certificate-authority-data":"Zm9v","proxy-url":"http://p"}}}"#,
+            r#"{"spec":{"cluster":{"server":"https://t:6443","insecure-skip-tls-verify":true,"certificate-authority-data":"Zm9v","proxy-url":"http://p","tls-server-name":"t.example"}}}"#,
         )
         .unwrap();
         assert_eq!(
@@ -232,7 +235,8 @@ mod tests {
             Destination {
                 server: Some("https://t:6443".into()),
                 insecure_skip_tls_verify: true,
-                certificate_authority_data: Some("Zm9v".into())
+                certificate_authority_data: Some("Zm9v".into()),
+                tls_server_name: Some("t.example".into())
             }
         );
         assert_eq!(destination(r#"{"config":{}}"#).unwrap(), Destination::default());

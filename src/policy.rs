@@ -13,10 +13,12 @@
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use miniserde::Deserialize;
+use miniserde::de::{Map, Seq, Visitor};
 use miniserde::json::{self, Object, Value};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -25,10 +27,11 @@ use crate::cli::{Config, Exchange};
 use crate::error::Error;
 use crate::exchange::{CROSS_CLIENT_SCOPE, Endpoint};
 use crate::exec_credential::{self, Destination};
+use crate::proxy;
 use crate::redact;
 use crate::tls::PemSource;
 use crate::token::{ClientSecret, read_bounded};
-use crate::url::split_host_port;
+use crate::url::{Transport, Url, split_host_port};
 
 /// Where the policy lives. A constant on purpose: see the module's documentation.
 pub const PATH: &str = "/etc/tokenxchange/policy.json";
@@ -93,6 +96,8 @@ pub struct Facts {
     pub insecure: Vec<&'static str>,
     /// `spec.cluster` of `KUBERNETES_EXEC_INFO`, when client-go sent it.
     pub destination: Option<Destination>,
+    /// The proxy variables (the exec config's `env` sets them too).
+    pub proxies: proxy::Env,
 }
 
 /// The trust variables of the process, read once at the top (they choose files too).
@@ -153,6 +158,12 @@ fn load(path: &Path) -> Result<Option<Policy>, Error> {
 /// Parses the policy file's bytes; the error is the problem in words.
 pub fn parse(bytes: &[u8]) -> Result<Policy, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
+    if let Ok(Repeated(Some(key))) = json::from_str::<Repeated>(text) {
+        return Err(format!(
+            "key '{}' appears twice in one object: which one counts depends on the reader",
+            redact::echo(key.as_bytes(), 100)
+        ));
+    }
     let root = match json::from_str::<Value>(text) {
         Ok(Value::Object(root)) => root,
         Ok(_) => return Err("not a JSON object".into()),
@@ -174,6 +185,102 @@ pub fn parse(bytes: &[u8]) -> Result<Policy, String> {
         }
     }
     Ok(policy)
+}
+
+/// A JSON document read only for the first key that one object repeats. JSON readers
+/// differ on which of two equal keys counts (miniserde keeps the last), so a policy with
+/// one is refused rather than read one way.
+struct Repeated(Option<String>);
+
+impl Deserialize for Repeated {
+    fn begin(out: &mut Option<Self>) -> &mut dyn Visitor {
+        miniserde::make_place!(Place);
+
+        impl Visitor for Place<Repeated> {
+            fn null(&mut self) -> miniserde::Result<()> {
+                self.out = Some(Repeated(None));
+                Ok(())
+            }
+
+            fn boolean(&mut self, _: bool) -> miniserde::Result<()> {
+                self.null()
+            }
+
+            fn string(&mut self, _: &str) -> miniserde::Result<()> {
+                self.null()
+            }
+
+            fn negative(&mut self, _: i64) -> miniserde::Result<()> {
+                self.null()
+            }
+
+            fn nonnegative(&mut self, _: u64) -> miniserde::Result<()> {
+                self.null()
+            }
+
+            fn float(&mut self, _: f64) -> miniserde::Result<()> {
+                self.null()
+            }
+
+            fn seq(&mut self) -> miniserde::Result<Box<dyn Seq + '_>> {
+                Ok(Box::new(Within { out: &mut self.out, keys: BTreeSet::new(), found: None, item: None }))
+            }
+
+            fn map(&mut self) -> miniserde::Result<Box<dyn Map + '_>> {
+                Ok(Box::new(Within { out: &mut self.out, keys: BTreeSet::new(), found: None, item: None }))
+            }
+        }
+
+        /// An array or object being read: its keys so far, the first repeat found in it
+        /// or below, and the value being read.
+        struct Within<'a> {
+            out: &'a mut Option<Repeated>,
+            keys: BTreeSet<String>,
+            found: Option<String>,
+            item: Option<Repeated>,
+        }
+
+        impl Within<'_> {
+            fn shift(&mut self) {
+                if let Some(Repeated(Some(key))) = self.item.take() {
+                    self.found.get_or_insert(key);
+                }
+            }
+
+            fn done(&mut self) -> miniserde::Result<()> {
+                self.shift();
+                *self.out = Some(Repeated(self.found.take()));
+                Ok(())
+            }
+        }
+
+        impl Seq for Within<'_> {
+            fn element(&mut self) -> miniserde::Result<&mut dyn Visitor> {
+                self.shift();
+                Ok(Deserialize::begin(&mut self.item))
+            }
+
+            fn finish(&mut self) -> miniserde::Result<()> {
+                self.done()
+            }
+        }
+
+        impl Map for Within<'_> {
+            fn key(&mut self, key: &str) -> miniserde::Result<&mut dyn Visitor> {
+                self.shift();
+                if !self.keys.insert(key.to_owned()) {
+                    self.found.get_or_insert_with(|| key.to_owned());
+                }
+                Ok(Deserialize::begin(&mut self.item))
+            }
+
+            fn finish(&mut self) -> miniserde::Result<()> {
+                self.done()
+            }
+        }
+
+        Place::new(out)
+    }
 }
 
 fn strings(value: &Value, key: &str) -> Result<Vec<String>, String> {
@@ -318,6 +425,25 @@ pub fn normalise(path: &str) -> String {
     if absolute { format!("/{joined}") } else { joined }
 }
 
+/// The first symbolic link in `path` that a later `..` goes up out of, if any. The kernel
+/// goes up from the link's target, so `dir/link/../x` opens `x` beside that target while
+/// it reads, lexically, as `dir/x`. Without such a link both readings agree.
+fn link_left_by_dot_dot(path: &Path) -> Option<PathBuf> {
+    let mut walked = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                if walked.symlink_metadata().is_ok_and(|meta| meta.file_type().is_symlink()) {
+                    return Some(walked);
+                }
+                walked.pop();
+            }
+            other => walked.push(other),
+        }
+    }
+    None
+}
+
 /// The entry of `files` that allows reading `path`, if any.
 fn file_rule<'a>(policy: &'a Policy, path: &Path) -> Option<&'a str> {
     let path = normalise(&path.to_string_lossy());
@@ -375,6 +501,7 @@ pub fn check(policy: &Policy, facts: &Facts) -> Result<Vec<String>, Error> {
         }
         rules.push(format!("{key}: {}", url.as_str()));
     }
+    unproxied(policy, facts)?;
     if let Some(client_id) = &facts.client_id {
         if !policy.client_ids.contains(client_id) {
             return refuse(format!("--client-id '{}' is not in the policy's clientIDs", echo(client_id)));
@@ -386,6 +513,38 @@ pub fn check(policy: &Policy, facts: &Facts) -> Result<Vec<String>, Error> {
         Some(clusters) => rules.push(bind(clusters, facts)?),
     }
     Ok(rules)
+}
+
+/// With TLS verification given up, no request of the run may go through a proxy: the exec
+/// config sets the proxy variables, and such a proxy reads the secrets. The requests are to
+/// the token endpoint given, or to the issuer's discovery document and any endpoint of the
+/// policy that it may name.
+fn unproxied(policy: &Policy, facts: &Facts) -> Result<(), Error> {
+    let (Some((_, endpoint)), false) = (&facts.endpoint, facts.insecure.is_empty()) else { return Ok(()) };
+    let skip_verify = facts.insecure.contains(&"--insecure-skip-tls-verify");
+    let allow_http = facts.insecure.contains(&"--allow-insecure-http");
+    let urls: Vec<Url> = match endpoint {
+        Endpoint::Token(url) => vec![url.clone()],
+        Endpoint::Issuer(issuer) => std::iter::once(issuer.discovery())
+            .chain(policy.endpoints.iter().filter_map(|e| Url::parse(e, allow_http, "endpoints").ok()))
+            .collect(),
+    };
+    for url in urls {
+        let setting = match url.transport() {
+            Transport::Https if skip_verify => "--insecure-skip-tls-verify",
+            Transport::InsecureHttp => "--allow-insecure-http",
+            _ => continue,
+        };
+        let route = proxy::route(&url, &facts.proxies)?;
+        if route.proxy.is_some() {
+            let why = route.why;
+            return Err(Error::Policy(format!(
+                "{setting}: {} would go through the proxy {why}, which could read the secrets without TLS verification (policy key insecure allows no proxy; add the host to NO_PROXY)",
+                redact::echo(url.as_str().as_bytes(), 200)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Destination binding: the server client-go will send the credential to must be one of
@@ -406,6 +565,19 @@ fn bind(clusters: &[Cluster], facts: &Facts) -> Result<String, Error> {
     if destination.insecure_skip_tls_verify {
         return refuse(format!(
             "the cluster {name} sets insecure-skip-tls-verify: true; the policy's clusters never allow it"
+        ));
+    }
+    // client-go verifies the server's certificate for tls-server-name when set: with a
+    // proxy-url of its own, a Secret could have a certificate for another name the same CA
+    // signs accepted, and the credential delivered to that server.
+    let host = server.split_once("://").and_then(|(_, rest)| split_host_port(rest.split('/').next()?));
+    if let Some(given) = &destination.tls_server_name
+        && !host.is_some_and(|(host, _)| host.eq_ignore_ascii_case(given))
+    {
+        return refuse(format!(
+            "the cluster {name} sets tls-server-name '{}', not its server's host {}; the policy's clusters allow no other name (with a proxy, another server could receive the credential)",
+            echo(given),
+            echo(host.map_or("", |(host, _)| host))
         ));
     }
     let mut rule = format!("clusters: {name}");
@@ -482,9 +654,10 @@ fn facts(config: &Config, env: &TrustEnv) -> Result<Facts, Error> {
         facts.dirs.extend(std::env::split_paths(dirs).map(|dir| ("SSL_CERT_DIR", dir)));
     }
     let Some(exchange) = &config.exchange else {
-        return Ok(facts);
+        return no_dot_dot_out_of_links(facts);
     };
     let request = &exchange.request;
+    facts.proxies = proxy::Env::from_process()?;
     facts.endpoint = Some((exchange.endpoint_source, request.endpoint.clone()));
     facts.client_id = Some(request.client_id.clone());
     // A cross-client scope given with --scopes asks Dex for an audience too.
@@ -518,6 +691,21 @@ fn facts(config: &Config, env: &TrustEnv) -> Result<Facts, Error> {
     }
     if request.allow_insecure_http {
         facts.insecure.push("--allow-insecure-http");
+    }
+    no_dot_dot_out_of_links(facts)
+}
+
+/// `facts`, unless one of its paths goes up out of a symbolic link: lexical resolution
+/// (which the check uses) and the kernel would then name different files.
+fn no_dot_dot_out_of_links(facts: Facts) -> Result<Facts, Error> {
+    for (setting, path) in facts.files.iter().chain(&facts.dirs) {
+        if let Some(link) = link_left_by_dot_dot(path) {
+            return Err(Error::Policy(format!(
+                "{setting} '{}' goes up ('..') out of the symbolic link {}, so the file opened is not the one the path reads as; write it without '..'",
+                redact::echo(path.to_string_lossy().as_bytes(), 200),
+                redact::echo(link.to_string_lossy().as_bytes(), 200)
+            )));
+        }
     }
     Ok(facts)
 }
@@ -555,6 +743,7 @@ mod tests {
                 server: Some(server.into()),
                 insecure_skip_tls_verify: false,
                 certificate_authority_data: None,
+                tls_server_name: None,
             }),
             ..Facts::default()
         }
@@ -627,6 +816,28 @@ mod tests {
             "clusters['https://a'].certificateAuthorityData must be base64 of PEM certificates, as Argo CD's caData",
         );
         assert_eq!(parse(b"\xff"), Err("not UTF-8".into()));
+        // JSON readers differ on which of two equal keys counts (miniserde keeps the last,
+        // a reviewer or a linter may read the first): such a file is not one policy.
+        check(
+            r#"{"insecure":false,"files":["/"],"insecure":true}"#,
+            "key 'insecure' appears twice in one object: which one counts depends on the reader",
+        );
+        check(
+            r#"{"clusters":{"https://a":{"audiences":["a"],"audiences":["b"]}}}"#,
+            "key 'audiences' appears twice in one object: which one counts depends on the reader",
+        );
+        check(
+            r#"{"clusters":{"https://a":{"audiences":["a"]},"https://a":{"audiences":["b"]}}}"#,
+            "key 'https://a' appears twice in one object: which one counts depends on the reader",
+        );
+        check(
+            r#"{"\u0069nsecure":true,"insecure":false}"#,
+            "key 'insecure' appears twice in one object: which one counts depends on the reader",
+        );
+        assert!(
+            parse(br#"{"files":["/a","/a"],"clusters":{"https://a":{},"https://b":{}}}"#).is_ok(),
+            "equal values in a list are no keys"
+        );
     }
 
     #[test]
@@ -653,6 +864,7 @@ mod tests {
             "https://",
             "api.example.com",
             "https://api.example.com:0",
+            "https://api.example.com:+6443",
         ] {
             assert_eq!(key(bad), None, "{bad}");
         }
@@ -676,6 +888,24 @@ mod tests {
         assert!(!allowed("/proc/self/environ"));
         assert!(!allowed("var/run/secrets/tokenxchange/token"));
         assert!(!allowed("/etc/ca.pem/x"));
+    }
+
+    #[test]
+    fn a_dot_dot_out_of_a_symbolic_link_is_found() {
+        // dir/link/../x reads as dir/x, but the kernel goes up from link's target
+        let temp = testkit::TempDir::new("policy-links");
+        let (allowed, elsewhere) = (temp.join("allowed"), temp.join("elsewhere/deep"));
+        std::fs::create_dir_all(&allowed).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, allowed.join("link")).unwrap();
+        std::fs::create_dir(allowed.join("real")).unwrap();
+        let found = |path: &str| link_left_by_dot_dot(&allowed.join(path));
+        assert_eq!(found("link/../token"), Some(allowed.join("link")));
+        assert_eq!(found("real/../link/./x/../../token"), Some(allowed.join("link")));
+        assert_eq!(found("real/../link/../token"), Some(allowed.join("link")));
+        assert_eq!(found("real/../token"), None);
+        assert_eq!(found("link/token"), None, "no '..', nothing to tell apart");
+        assert_eq!(found("missing/../token"), None);
     }
 
     #[test]
@@ -747,6 +977,50 @@ mod tests {
     }
 
     #[test]
+    fn insecure_never_goes_through_a_proxy() {
+        // The exec config sets the proxy variables; without TLS verification the proxy
+        // would read the client secret and the subject token.
+        let open = policy(
+            r#"{"insecure":true,"endpoints":["https://dex.example.com/token","http://dex.dex.svc:5556/token"],"issuers":["https://dex.example.com"],"clientIDs":["argocd"],"files":["/"]}"#,
+        );
+        let proxied = |var: &'static str| crate::proxy::Env {
+            https_proxy: Some((var, "http://u:p@attacker:3128".into())),
+            ..Default::default()
+        };
+        let mut facts = exchange_facts("https://dex.example.com/token", &[], None);
+        facts.insecure.push("--insecure-skip-tls-verify");
+        facts.proxies = proxied("HTTPS_PROXY");
+        assert_eq!(
+            refusal(&open, &facts),
+            "--insecure-skip-tls-verify: https://dex.example.com/token would go through the proxy http://***@attacker:3128 from HTTPS_PROXY, which could read the secrets without TLS verification (policy key insecure allows no proxy; add the host to NO_PROXY)"
+        );
+        facts.proxies.no_proxy = Some("dex.example.com".into());
+        assert!(check(&open, &facts).is_ok());
+        // an issuer: its discovery document, and every endpoint it may name
+        let mut facts = exchange_facts("https://dex.example.com/token", &[], None);
+        facts.endpoint =
+            Some(("--issuer", Endpoint::Issuer(Url::parse("https://dex.example.com", false, "t").unwrap())));
+        facts.insecure.push("--insecure-skip-tls-verify");
+        facts.proxies =
+            crate::proxy::Env { all_proxy: Some(("ALL_PROXY", "http://attacker:3128".into())), ..Default::default() };
+        assert!(refusal(&open, &facts).starts_with("--insecure-skip-tls-verify: https://dex.example.com/.well-known/openid-configuration would go through the proxy http://attacker:3128 from ALL_PROXY"));
+        facts.proxies.no_proxy = Some("dex.example.com".into());
+        assert!(check(&open, &facts).is_ok());
+        // plain http through http_proxy; TLS verified through a proxy is fine
+        let mut facts = exchange_facts("https://dex.example.com/token", &[], None);
+        facts.endpoint =
+            Some(("--oidc-endpoint", Endpoint::Token(Url::parse("http://dex.dex.svc:5556/token", true, "t").unwrap())));
+        facts.insecure.push("--allow-insecure-http");
+        facts.proxies =
+            crate::proxy::Env { http_proxy: Some(("http_proxy", "http://attacker:3128".into())), ..Default::default() };
+        assert!(refusal(&open, &facts).starts_with("--allow-insecure-http: http://dex.dex.svc:5556/token would go through the proxy http://attacker:3128 from http_proxy"));
+        let mut facts = exchange_facts("https://dex.example.com/token", &[], None);
+        facts.insecure.push("--allow-insecure-http");
+        facts.proxies = proxied("HTTPS_PROXY");
+        assert!(check(&open, &facts).is_ok(), "TLS is verified");
+    }
+
+    #[test]
     fn clusters_bind_the_destination() {
         let parsed = policy(EXAMPLE);
         let facts = |audiences: &[&str], server: Option<&str>| {
@@ -782,6 +1056,26 @@ mod tests {
             refusal(&parsed, &insecure),
             "the cluster https://prod-eu.example.com:6443 sets insecure-skip-tls-verify: true; the policy's clusters never allow it"
         );
+
+        // tls-server-name: with a proxy of its own (proxy-url), a Secret could have the
+        // credential verified as another name the same CA signs, and so delivered there.
+        let named = |name: &str, server: &str| {
+            let mut facts = facts(&["prod-eu"], Some(server));
+            facts.destination.as_mut().unwrap().tls_server_name = Some(name.into());
+            facts
+        };
+        assert_eq!(
+            refusal(&parsed, &named("attacker.example.net", "https://prod-eu.example.com:6443")),
+            "the cluster https://prod-eu.example.com:6443 sets tls-server-name 'attacker.example.net', not its server's host prod-eu.example.com; the policy's clusters allow no other name (with a proxy, another server could receive the credential)"
+        );
+        assert!(check(&parsed, &named("PROD-EU.example.com", "https://prod-eu.example.com:6443")).is_ok());
+        let mut v6 = policy(
+            r#"{"endpoints":["https://dex.example.com/token"],"clientIDs":["argocd"],"files":["/var/run/secrets/tokenxchange/"],"clusters":{"https://[fd00::1]:6443":{"audiences":["prod-eu"]}}}"#,
+        );
+        assert!(check(&v6, &named("fd00::1", "https://[FD00::1]:6443")).is_ok());
+        assert!(check(&v6, &named("prod-eu.example.com", "https://[fd00::1]:6443")).is_err());
+        v6.clusters = None;
+        assert!(check(&v6, &named("anything", "https://[fd00::1]:6443")).is_ok(), "nothing bound, nothing checked");
 
         // --direct: the token file bound to the server, and nothing else
         let direct = |file: &str, server: &str| Facts {

@@ -115,7 +115,8 @@ fn split(url: &str) -> Option<(&str, &str, u16)> {
     Some((scheme, host, port))
 }
 
-/// `host`, `host:port`, `[v6]` or `[v6]:port`; the port, when given, must be 1–65535.
+/// `host`, `host:port`, `[v6]` or `[v6]:port`; the port, when given, must be decimal
+/// digits, 1–65535.
 pub fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
     let (host, port) = match authority.strip_prefix('[') {
         Some(v6) => {
@@ -127,7 +128,11 @@ pub fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
     };
     let port = match port {
         "" => None,
-        port => Some(port.strip_prefix(':')?.parse::<u16>().ok().filter(|p| *p != 0)?),
+        port => {
+            // Digits only: `str::parse` takes a leading `+`, which Go's URL parser refuses.
+            let digits = port.strip_prefix(':').filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))?;
+            Some(digits.parse::<u16>().ok().filter(|p| *p != 0)?)
+        }
     };
     Some((host, port))
 }
@@ -178,6 +183,9 @@ mod tests {
         check("https://[::1/token", None);
         check("https://[not-v6]/token", None);
         check("https://dex:443:1/token", None);
+        // Rust's integer parser takes a sign, Go's URL parser (client-go) takes digits only
+        check("https://dex:+443/token", None);
+        check("https://dex:0443/token", Some(("https", "dex", 443)));
         check("https://a b/token", None);
         check("ftp://dex/token", None);
         let url = Url::parse("https://dex.example.com:8443/dex/", false, "--issuer").unwrap();

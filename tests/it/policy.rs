@@ -174,7 +174,7 @@ fn a_policy_file_that_cannot_be_used_fails_closed() {
         return;
     }
     let env = Env::new();
-    let cases: [(&str, &Setup, &str); 7] = [
+    let cases: [(&str, &Setup, &str); 8] = [
         ("malformed", &|dir| drop(std::fs::write(dir.join("policy.json"), "{\"endpoints\": [")), "not valid JSON"),
         (
             "unknown key",
@@ -182,6 +182,11 @@ fn a_policy_file_that_cannot_be_used_fails_closed() {
             "unknown key 'endpoint' (known keys: endpoints, issuers, clientIDs, files, insecure, inlineData, clusters)",
         ),
         ("not an object", &|dir| drop(std::fs::write(dir.join("policy.json"), "[]")), "not a JSON object"),
+        (
+            "a repeated key",
+            &|dir| drop(std::fs::write(dir.join("policy.json"), r#"{"insecure":false,"insecure":true}"#)),
+            "key 'insecure' appears twice in one object: which one counts depends on the reader",
+        ),
         ("a directory", &|dir| std::fs::create_dir(dir.join("policy.json")).unwrap(), "not a regular file"),
         (
             "a FIFO",
@@ -276,7 +281,26 @@ fn each_key_refuses_a_changed_value_without_connecting() {
     assert!(trap.connections() >= 1, "the allowed run must connect\n{run}");
 
     let dir = env.dir.path().display().to_string();
+    // A symbolic link to a directory elsewhere, inside the allowed directory: link/../token
+    // reads as the allowed token, but the kernel opens the token beside link's target.
+    std::fs::create_dir(outside.join("sub")).unwrap();
+    outside.write("token", "not the allowed token");
+    std::os::unix::fs::symlink(outside.join("sub"), env.dir.join("link")).unwrap();
     let cases: Vec<(Box<Change<'_>>, String)> = vec![
+        (
+            Box::new(set("--token-file", format!("{dir}/link/../token"))),
+            format!(
+                "--token-file '{dir}/link/../token' goes up ('..') out of the symbolic link {dir}/link, so the file opened is not the one the path reads as; write it without '..'"
+            ),
+        ),
+        (
+            Box::new(|_: &mut Vec<String>, vars: &mut Vars| {
+                vars.push(("SSL_CERT_DIR", format!("{}/link/..", env.dir.path().display())))
+            }),
+            format!(
+                "SSL_CERT_DIR '{dir}/link/..' goes up ('..') out of the symbolic link {dir}/link, so the file opened is not the one the path reads as; write it without '..'"
+            ),
+        ),
         (
             Box::new(set("--oidc-endpoint", trap.url("/elsewhere"))),
             format!("--oidc-endpoint '{}' is not in the policy's endpoints", trap.url("/elsewhere")),
@@ -371,6 +395,21 @@ fn each_key_refuses_a_changed_value_without_connecting() {
         "--audience prod-eu, prod-us for the cluster https://prod-eu.example.com:6443: the policy's clusters['https://prod-eu.example.com:6443'].audiences are exactly prod-eu",
         &env,
     );
+    // the listed server, verified as another name (with a proxy-url of the writer's own)
+    let renamed = |args: &mut Vec<String>, vars: &mut Vars| {
+        args.push("--audience=prod-eu".into());
+        let info = exec_info("https://prod-eu.example.com:6443", None, false).replace(
+            r#""server":"#,
+            r#""tls-server-name":"attacker.example.net","proxy-url":"http://127.0.0.1:9","server":"#,
+        );
+        vars.push(("KUBERNETES_EXEC_INFO", info));
+    };
+    refused(
+        &cmd(&renamed),
+        "the cluster https://prod-eu.example.com:6443 sets tls-server-name 'attacker.example.net', not its server's host prod-eu.example.com",
+        &env,
+    );
+    assert_eq!(trap.connections(), 0);
     let listed = |args: &mut Vec<String>, vars: &mut Vars| {
         args.push("--audience=prod-eu".into());
         vars.push(("KUBERNETES_EXEC_INFO", exec_info("https://PROD-EU.example.com:6443/", None, false)));
@@ -614,4 +653,43 @@ fn kubectl_clusters_are_bound_to_their_servers() {
     }
     assert_eq!(env.dex.token_requests(), requests, "refused runs send nothing");
     assert!(third.tokens_seen().is_empty(), "no credential reached the third server");
+}
+
+/// `insecure: true` gives up TLS verification, and the exec config sets the proxy
+/// variables: a proxy of the writer's would read the secrets, so none is used.
+#[test]
+fn insecure_runs_never_go_through_a_proxy() {
+    if !PolicyDir::available("the insecure-proxy test") {
+        return;
+    }
+    let env = Env::new();
+    let (endpoint, proxy) = (Trap::new(), Trap::new());
+    let policy = PolicyDir::new();
+    policy.write(&policy_json(&env, &endpoint.url("/token"), None).replacen('{', r#"{"insecure":true,"#, 1));
+    let run = |vars: &[(&str, String)]| {
+        let mut cmd = env.bare();
+        cmd.arg(format!("--oidc-endpoint={}", endpoint.url("/token")))
+            .args(["--client-id", CLIENT_ID, "--no-cache", "--timeout=2s", "--retries=0", "--insecure-skip-tls-verify"])
+            .arg("--token-file")
+            .arg(&env.token_file);
+        for (name, value) in vars {
+            cmd.env(name, value);
+        }
+        cmd.run_in(&policy)
+    };
+    let through = format!("http://127.0.0.1:{}", proxy.0.local_addr().unwrap().port());
+    refused(
+        &run(&[("HTTPS_PROXY", through.clone())]),
+        &format!(
+            "--insecure-skip-tls-verify: {} would go through the proxy {through} from HTTPS_PROXY, which could read the secrets without TLS verification",
+            endpoint.url("/token")
+        ),
+        &env,
+    );
+    assert_eq!((endpoint.connections(), proxy.connections()), (0, 0), "a refused run connected");
+    // NO_PROXY sends it direct, which the policy allows
+    let run = run(&[("HTTPS_PROXY", through), ("NO_PROXY", "127.0.0.1".into())]);
+    assert_eq!(run.code, Some(5), "{run}");
+    assert_eq!(proxy.connections(), 0);
+    assert!(endpoint.connections() >= 1, "{run}");
 }
