@@ -53,7 +53,7 @@ fn run() -> Result<String, Error> {
     let vars: Vec<_> = std::env::vars_os().filter(|(name, _)| cli::reads(name)).collect();
     let env = |name: &str| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
     match cli::parse(std::env::args_os().skip(1), &env)? {
-        Command::Help => Ok(cli::USAGE.to_string()),
+        Command::Help => Ok(cli::usage()),
         Command::Version => Ok(concat!("tokenxchange ", env!("CARGO_PKG_VERSION"), "\n").into()),
         Command::Clean { cache_dir, verbose } => {
             redact::set_verbose(verbose);
