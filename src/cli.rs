@@ -22,6 +22,7 @@ use crate::error::Error;
 use crate::exchange::{Endpoint, Request};
 use crate::exec_credential::{self, ClusterSettings};
 use crate::redact;
+use crate::setup;
 use crate::tls::{PemSource, Settings as Tls};
 use crate::token::{ClientSecret, Secret};
 use crate::url::Url;
@@ -39,6 +40,7 @@ pub enum Command {
     Inspect(Box<Config>, Inspect),
     Clean { cache_dir: PathBuf, verbose: bool },
     Install { dir: PathBuf, force: bool, verbose: bool },
+    Setup(Box<setup::Options>),
     Help,
     Version,
 }
@@ -88,11 +90,13 @@ pub enum Subcommand {
     Inspect,
     Clean,
     Install,
+    Setup,
 }
 
 impl Subcommand {
     /// Every subcommand, in the order `--help` and messages list them.
-    const ALL: [Subcommand; 4] = [Subcommand::GetToken, Subcommand::Inspect, Subcommand::Clean, Subcommand::Install];
+    const ALL: [Subcommand; 5] =
+        [Subcommand::GetToken, Subcommand::Inspect, Subcommand::Clean, Subcommand::Install, Subcommand::Setup];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -100,6 +104,7 @@ impl Subcommand {
             Subcommand::Inspect => "inspect",
             Subcommand::Clean => "clean",
             Subcommand::Install => "install",
+            Subcommand::Setup => "setup",
         }
     }
 
@@ -139,9 +144,9 @@ pub struct Flag {
     pub exchange: bool,
 }
 
-use Subcommand::{Clean as CLEAN, GetToken as GET, Inspect as INSPECT, Install as INSTALL};
+use Subcommand::{Clean as CLEAN, GetToken as GET, Inspect as INSPECT, Install as INSTALL, Setup as SETUP};
 const RUN: &[Subcommand] = &[GET, INSPECT];
-const ALL: &[Subcommand] = &[GET, INSPECT, CLEAN, INSTALL];
+const ALL: &[Subcommand] = &[GET, INSPECT, CLEAN, INSTALL, SETUP];
 
 /// Shorthand for a row: flag name, variable, value, help, commands, exchange-only; the
 /// rarer short forms and aliases are set with struct update syntax.
@@ -165,14 +170,15 @@ pub static FLAGS: &[Flag] = &[
     Flag { aliases: &["--token-endpoint"], ..flag("--oidc-endpoint", Some("TOKENXCHANGE_OIDC_ENDPOINT"), One("URL"),
         "token endpoint, e.g. https://dex.example.com/token", RUN, true) },
     flag("--issuer", Some("TOKENXCHANGE_ISSUER"), One("URL"),
-        "discover the token endpoint from the issuer", RUN, true),
-    flag("--client-id", Some("TOKENXCHANGE_CLIENT_ID"), One("ID"), "OAuth client (required)", RUN, true),
+        "discover the token endpoint from the issuer (setup: Dex's issuer)", &[GET, INSPECT, SETUP], true),
+    flag("--client-id", Some("TOKENXCHANGE_CLIENT_ID"), One("ID"), "OAuth client (required)", &[GET, INSPECT, SETUP],
+        true),
     flag("--client-secret", Some("TOKENXCHANGE_CLIENT_SECRET"), One("S"),
         "client secret; empty for public clients", RUN, true),
     flag("--client-secret-file", Some("TOKENXCHANGE_CLIENT_SECRET_FILE"), One("PATH"),
         "read the client secret from a file", RUN, true),
     Flag { aliases: &["--connector-id"], ..flag("--dex-connector", Some("TOKENXCHANGE_DEX_CONNECTOR"), One("ID"),
-        "Dex connector_id", RUN, true) },
+        "Dex connector_id", &[GET, INSPECT, SETUP], true) },
     flag("--scopes", Some("TOKENXCHANGE_SCOPES"), Many("LIST"),
         "comma/space separated (default openid,profile,federated:id)", RUN, true),
     flag("--audience", Some("TOKENXCHANGE_AUDIENCE"), Many("AUD"), "RFC 8693 audience, repeatable", RUN, true),
@@ -210,13 +216,26 @@ pub static FLAGS: &[Flag] = &[
         "ExecCredential apiVersion when KUBERNETES_EXEC_INFO is absent (default client.authentication.k8s.io/v1)",
         RUN, false),
     flag("--direct", Some("TOKENXCHANGE_DIRECT"), Switch, "no exchange: print the token file as the credential",
-        RUN, false),
+        &[GET, INSPECT, SETUP], false),
     flag("--username-claim", None, One("C"),
-        "the claim the target takes the username from (default name, with --direct sub)", &[INSPECT], false),
+        "the claim the target takes the username from (default name; with --direct: inspect sub, setup sub)",
+        &[INSPECT, SETUP], false),
     flag("--username-prefix", None, One("P"),
-        "what the target puts before it (default oidc:, with --direct nothing)", &[INSPECT], false),
-    Flag { short: Some('o'), ..flag("--output", None, One("FORMAT"), "the report's form, text or json",
-        &[INSPECT], false) },
+        "what the target puts before it (default oidc:; with --direct: inspect nothing, setup source:)",
+        &[INSPECT, SETUP], false),
+    Flag { short: Some('o'), ..flag("--output", None, One("FORMAT"),
+        "the output's form: inspect text or json, setup yaml or json", &[INSPECT, SETUP], false) },
+    flag("--source-issuer", None, One("URL"),
+        "the source cluster's --service-account-issuer (https)", &[SETUP], false),
+    flag("--target", None, Many("NAME=URL"),
+        "a target cluster: its name (audience, Dex client, Secret) and API server URL; repeatable", &[SETUP], false),
+    flag("--target-ca", None, Many("NAME=FILE"), "the PEM CA of that target's API server; repeatable",
+        &[SETUP], false),
+    flag("--namespace", None, One("NS"), "Argo CD's namespace (default argocd)", &[SETUP], false),
+    flag("--controller-service-account", None, One("SA"),
+        "argocd-application-controller's ServiceAccount (default argocd-application-controller)", &[SETUP], false),
+    flag("--server-service-account", None, One("SA"),
+        "argocd-server's ServiceAccount (default argocd-server)", &[SETUP], false),
     flag("--force", None, Switch, "replace an existing DIR/tokenxchange", &[INSTALL], false),
     Flag { short: Some('v'), ..flag("--verbose", Some("TOKENXCHANGE_VERBOSE"), Switch,
         "progress on stderr, never a token", ALL, false) },
@@ -248,6 +267,12 @@ usage:
                                        target API server derives (never the cache)
   tokenxchange clean [--cache-dir DIR] remove cached credentials
   tokenxchange install [--force] DIR   copy this binary to DIR/tokenxchange
+  tokenxchange setup --issuer URL --dex-connector ID --client-id ID --source-issuer URL
+                     --target NAME=URL [--target NAME=URL ...] [--target-ca NAME=FILE]
+                     [--direct] [--namespace NS] [--username-claim C] [--username-prefix P]
+                     [-o yaml|json]
+                                       print every document that wires these targets
+                                       (Dex, each target, Argo CD); reads flags only
   tokenxchange --help | --version
 
 options (each also read by get-token and inspect from the variable in brackets; a flag
@@ -433,6 +458,38 @@ pub fn parse(
             let cache_dir = cache_dir_from(flags.path("--cache-dir"), env)
                 .ok_or_else(|| Error::Usage("no cache directory: set --cache-dir, KUBECACHEDIR or HOME".into()))?;
             Ok(Command::Clean { cache_dir, verbose })
+        }
+        Subcommand::Setup => {
+            no_positionals(&positionals, command)?;
+            let direct = flags.on("--direct");
+            let conflicts: Vec<&str> = flags
+                .given
+                .iter()
+                .zip(&flags.spelled)
+                .filter(|((flag, _), _)| flag.exchange)
+                .map(|(_, s)| s.as_str())
+                .collect();
+            if direct && !conflicts.is_empty() {
+                return Err(Error::Usage(format!(
+                    "setup --direct wires no Dex, so {} cannot go with it; remove them",
+                    conflicts.join(", ")
+                )));
+            }
+            Ok(Command::Setup(Box::new(setup::Options {
+                issuer: flags.one("--issuer"),
+                connector: flags.one("--dex-connector"),
+                client_id: flags.one("--client-id"),
+                source_issuer: flags.one("--source-issuer"),
+                targets: flags.all("--target"),
+                target_cas: flags.all("--target-ca"),
+                direct,
+                namespace: flags.one("--namespace"),
+                controller: flags.one("--controller-service-account"),
+                server: flags.one("--server-service-account"),
+                username_claim: flags.one("--username-claim"),
+                username_prefix: flags.one("--username-prefix"),
+                output: flags.one("--output"),
+            })))
         }
         Subcommand::GetToken | Subcommand::Inspect => {
             no_positionals(&positionals, command)?;
@@ -917,7 +974,35 @@ mod tests {
         assert_eq!(usage_error(&["clean", "--force"], &[]), "--force belongs to install, not clean (see --help)");
         assert_eq!(
             usage_error(&["install", "--connector-id=k", "/opt"], &[]),
-            "--connector-id belongs to get-token and inspect, not install (see --help)"
+            "--connector-id belongs to get-token, inspect and setup, not install (see --help)"
+        );
+    }
+
+    #[test]
+    fn setup_reads_its_flags_and_no_variable() {
+        let env = [("TOKENXCHANGE_ISSUER", "https://env"), ("TOKENXCHANGE_CLIENT_ID", "env")];
+        match parse_with(
+            &["setup", "--issuer=https://dex", "--target", "a=https://a", "--target=b=https://b", "-o", "json"],
+            &env,
+        ) {
+            Ok(Command::Setup(options)) => assert_eq!(
+                *options,
+                setup::Options {
+                    issuer: Some("https://dex".into()),
+                    targets: vec!["a=https://a".into(), "b=https://b".into()],
+                    output: Some("json".into()),
+                    ..setup::Options::default()
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            usage_error(&["setup", "--direct", "--client-id=x", "--target=a=https://a"], &[]),
+            "setup --direct wires no Dex, so --client-id cannot go with it; remove them"
+        );
+        assert_eq!(
+            usage_error(&["--target=a=https://a", "--oidc-endpoint=https://d/token", "--client-id=a"], &[]),
+            "--target belongs to setup, not get-token (see --help)"
         );
     }
 
@@ -1106,7 +1191,7 @@ mod tests {
         assert!(matches!(parse_with(&["install", "-v", "/opt"], &[]), Ok(Command::Install { verbose: true, .. })));
         assert_eq!(
             usage_error(&["--username-claim", "sub", "--oidc-endpoint=https://d/token", "--client-id=a"], &[]),
-            "--username-claim belongs to inspect, not get-token (see --help)"
+            "--username-claim belongs to inspect and setup, not get-token (see --help)"
         );
         assert_eq!(usage_error(&["inspect", "-o", "yaml"], &[]), "invalid -o 'yaml': use text or json");
         assert_eq!(

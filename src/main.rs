@@ -23,11 +23,13 @@ mod http;
 mod inspect;
 mod install;
 mod proxy;
+mod setup;
 mod stdout;
 mod time;
 mod tls;
 mod token;
 mod url;
+mod yaml;
 
 use cli::Command;
 
@@ -62,6 +64,11 @@ fn run() -> Result<String, Error> {
         Command::Install { dir, force, verbose } => {
             redact::set_verbose(verbose);
             Ok(install::install(&dir, force)? + "\n")
+        }
+        Command::Setup(options) => {
+            // The CA files are small PEM bundles: a bounded read refuses devices and FIFOs.
+            let plan = setup::plan(*options, &|path| token::read_bounded(path, 1 << 20))?;
+            Ok(setup::render(&plan))
         }
         Command::GetToken(config) => {
             redact::set_verbose(config.verbose);

@@ -9,5 +9,6 @@ mod install;
 mod kubectl;
 mod network;
 mod security;
+mod setup;
 mod tls;
 mod util;
