@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::{fs, io, thread, time::Duration};
 
-use testkit::{ApiServer, ApiServerConfig, Dex, DexConfig, SOURCE_ISSUER, SigningKey, mint_sa_token};
+use testkit::{ApiServer, ApiServerConfig, Client, Dex, DexConfig, SOURCE_ISSUER, SigningKey, mint_sa_token};
 
 const USAGE: &str = "usage: testkit serve --dir DIR [--target NAME ...]";
 
@@ -57,8 +57,13 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<(PathBuf, Vec<String>
 }
 
 fn serve(dir: &Path, targets: &[String]) -> io::Result<()> {
-    let config = DexConfig::default();
+    let mut config = DexConfig::default();
     let client = config.clients[0].clone();
+    // Each target is also a Dex client, as setup's Dex config declares it (trustedPeers:
+    // the Argo CD client), for Dex's cross-client audience (issue 15 §3).
+    for name in targets {
+        config.clients.push(Client { id: name.clone(), secret: client.secret.clone(), public: false });
+    }
     let dex = Dex::start(config);
     let api = ApiServer::start(ApiServerConfig::new(&dex.issuer(), &client.id));
     fs::create_dir_all(dir)?;

@@ -200,3 +200,18 @@ fn missing_and_misplaced_inputs_are_refused() {
     args.push("--target=noequals");
     bad(&args, "expected NAME=URL");
 }
+
+/// What a user types is quoted wherever it lands: a prefix full of YAML syntax stays one
+/// string in the YAML and in the JSON inside it.
+#[test]
+fn typed_values_cannot_change_the_structure() {
+    let run = setup(&[DEX, &["--username-prefix=x\" # y: z\\"]].concat());
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stdout.contains("        prefix: \"x\\\" # y: z\\\\\"\n"), "{run}");
+    assert!(
+        run.stdout
+            .contains("    name: \"x\\\" # y: z\\\\system:serviceaccount:argocd:argocd-application-controller\"\n"),
+        "{run}"
+    );
+    bad(&[DEX, &["--username-prefix=a\nkind: Pod"]].concat(), "invalid --username-prefix: control characters");
+}
