@@ -226,7 +226,7 @@ pub static FLAGS: &[Flag] = &[
     Flag { short: Some('o'), ..flag("--output", None, One("FORMAT"),
         "the output's form: inspect text or json, setup yaml or json", &[INSPECT, SETUP], false) },
     flag("--source-issuer", None, One("URL"),
-        "the source cluster's --service-account-issuer (https)", &[SETUP], false),
+        "the source cluster's ServiceAccount issuer (https)", &[SETUP], false),
     flag("--target", None, Many("NAME=URL"),
         "a target cluster: its name (audience, Dex client, Secret) and API server URL; repeatable", &[SETUP], false),
     flag("--target-ca", None, Many("NAME=FILE"), "the PEM CA of that target's API server; repeatable",

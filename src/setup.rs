@@ -287,7 +287,7 @@ pub fn render(plan: &Plan) -> String {
 }
 
 fn dex_config(plan: &Plan, dex: &Dex) -> Node {
-    let mut clients = vec![map(vec![
+    let mut clients = vec![map([
         ("id", str(&dex.client_id)),
         ("name", str("Argo CD (tokenxchange)")),
         ("secretEnv", str(DEX_SECRET_ENV)),
@@ -296,25 +296,25 @@ fn dex_config(plan: &Plan, dex: &Dex) -> Node {
     // `public: true`; public would let a ServiceAccount token alone be exchanged for this
     // audience, so it shares the Argo CD client's secret and opens nothing more.
     clients.extend(plan.targets.iter().map(|target| {
-        map(vec![
+        map([
             ("id", str(&target.name)),
             ("name", str(format!("{} (audience for tokenxchange)", target.name))),
             ("secretEnv", str(DEX_SECRET_ENV)),
             ("trustedPeers", strs(&[&dex.client_id])),
         ])
     }));
-    map(vec![
+    map([
         ("issuer", str(&dex.issuer)),
-        ("oauth2", map(vec![("grantTypes", strs(&[TOKEN_EXCHANGE]))])),
+        ("oauth2", map([("grantTypes", strs(&[TOKEN_EXCHANGE]))])),
         (
             "connectors",
-            Node::List(vec![map(vec![
+            Node::List(vec![map([
                 ("type", str("oidc")),
                 ("id", str(&dex.connector)),
                 ("name", str("Kubernetes ServiceAccounts")),
                 (
                     "config",
-                    map(vec![
+                    map([
                         ("issuer", str(&plan.source_issuer)),
                         ("rootCAs", strs(&[SOURCE_CA])),
                         ("userNameKey", str("sub")),
@@ -335,25 +335,25 @@ fn authentication_config(plan: &Plan, target: &Target) -> Node {
         .map(|sa| format!("'{}'", plan.service_account(sa)))
         .collect::<Vec<_>>()
         .join(", ");
-    map(vec![
+    map([
         ("apiVersion", str(AUTHENTICATION_API_VERSION)),
         ("kind", str("AuthenticationConfiguration")),
         (
             "jwt",
-            Node::List(vec![map(vec![
-                ("issuer", map(vec![("url", str(issuer)), ("audiences", strs(&[&target.name]))])),
+            Node::List(vec![map([
+                ("issuer", map([("url", str(issuer)), ("audiences", strs(&[&target.name]))])),
                 (
                     "claimValidationRules",
-                    Node::List(vec![map(vec![
+                    Node::List(vec![map([
                         ("expression", str(format!("claims.{} in [{allowed}]", plan.username_claim))),
                         ("message", str("only Argo CD's ServiceAccounts of the source cluster may sign in")),
                     ])]),
                 ),
                 (
                     "claimMappings",
-                    map(vec![(
+                    map([(
                         "username",
-                        map(vec![("claim", str(&plan.username_claim)), ("prefix", str(&plan.username_prefix))]),
+                        map([("claim", str(&plan.username_claim)), ("prefix", str(&plan.username_prefix))]),
                     )]),
                 ),
             ])]),
@@ -364,20 +364,20 @@ fn authentication_config(plan: &Plan, target: &Target) -> Node {
 /// The controller's binding to cluster-admin; argocd-server's narrower role and binding.
 fn rbac(plan: &Plan) -> Vec<(String, Node)> {
     let user = |sa: &str| {
-        Node::List(vec![map(vec![
+        Node::List(vec![map([
             ("apiGroup", str("rbac.authorization.k8s.io")),
             ("kind", str("User")),
             ("name", str(plan.username(sa))),
         ])])
     };
     let binding = |name: &str, role: &str, sa: &str| {
-        map(vec![
+        map([
             ("apiVersion", str("rbac.authorization.k8s.io/v1")),
             ("kind", str("ClusterRoleBinding")),
-            ("metadata", map(vec![("name", str(name))])),
+            ("metadata", map([("name", str(name))])),
             (
                 "roleRef",
-                map(vec![
+                map([
                     ("apiGroup", str("rbac.authorization.k8s.io")),
                     ("kind", str("ClusterRole")),
                     ("name", str(role)),
@@ -389,13 +389,13 @@ fn rbac(plan: &Plan) -> Vec<(String, Node)> {
     let rules = ARGOCD_SERVER_RULES
         .iter()
         .map(|(groups, resources, verbs)| {
-            map(vec![("apiGroups", strs(groups)), ("resources", strs(resources)), ("verbs", strs(verbs))])
+            map([("apiGroups", strs(groups)), ("resources", strs(resources)), ("verbs", strs(verbs))])
         })
         .collect();
-    let server_role = map(vec![
+    let server_role = map([
         ("apiVersion", str("rbac.authorization.k8s.io/v1")),
         ("kind", str("ClusterRole")),
-        ("metadata", map(vec![("name", str("tokenxchange-argocd-server"))])),
+        ("metadata", map([("name", str("tokenxchange-argocd-server"))])),
         ("rules", Node::List(rules)),
     ]);
     vec![
@@ -425,9 +425,9 @@ fn projected_tokens(plan: &Plan) -> Node {
         .targets
         .iter()
         .map(|target| {
-            map(vec![(
+            map([(
                 "serviceAccountToken",
-                map(vec![
+                map([
                     ("audience", str(&target.name)),
                     ("expirationSeconds", Node::Int(TOKEN_SECONDS)),
                     ("path", str(format!("token-{}", target.name))),
@@ -435,21 +435,21 @@ fn projected_tokens(plan: &Plan) -> Node {
             )])
         })
         .collect();
-    map(vec![
+    map([
         ("apiVersion", str("apps/v1")),
         ("kind", str("Deployment")),
-        ("metadata", map(vec![("name", str("tokenxchange-direct"))])),
+        ("metadata", map([("name", str("tokenxchange-direct"))])),
         (
             "spec",
-            map(vec![(
+            map([(
                 "template",
-                map(vec![(
+                map([(
                     "spec",
-                    map(vec![(
+                    map([(
                         "volumes",
-                        Node::List(vec![map(vec![
+                        Node::List(vec![map([
                             ("name", str("tokenxchange")),
-                            ("projected", map(vec![("sources", Node::List(sources))])),
+                            ("projected", map([("sources", Node::List(sources))])),
                         ])]),
                     )]),
                 )]),
@@ -481,7 +481,7 @@ fn cluster_secret(plan: &Plan, target: &Target) -> Node {
     };
     let mut config = vec![(
         "execProviderConfig".to_string(),
-        map(vec![
+        map([
             ("command", str(COMMAND)),
             ("args", strs(&args)),
             ("apiVersion", str(EXEC_API_VERSION)),
@@ -495,23 +495,23 @@ fn cluster_secret(plan: &Plan, target: &Target) -> Node {
         ]),
     )];
     if let Some(pem) = &target.ca_pem {
-        config.push(("tlsClientConfig".into(), map(vec![("caData", str(STANDARD.encode(pem)))])));
+        config.push(("tlsClientConfig".into(), map([("caData", str(STANDARD.encode(pem)))])));
     }
-    map(vec![
+    map([
         ("apiVersion", str("v1")),
         ("kind", str("Secret")),
         (
             "metadata",
-            map(vec![
+            map([
                 ("name", str(format!("cluster-{}", target.name))),
                 ("namespace", str(&plan.namespace)),
-                ("labels", map(vec![("argocd.argoproj.io/secret-type", str("cluster"))])),
+                ("labels", map([("argocd.argoproj.io/secret-type", str("cluster"))])),
             ]),
         ),
         ("type", str("Opaque")),
         (
             "stringData",
-            map(vec![
+            map([
                 ("name", str(&target.name)),
                 ("server", str(&target.server)),
                 ("config", str(yaml::json(&Node::Map(config)) + "\n")),
@@ -554,11 +554,11 @@ pub fn policy(plan: &Plan) -> Node {
 }
 
 fn policy_config_map(plan: &Plan) -> Node {
-    map(vec![
+    map([
         ("apiVersion", str("v1")),
         ("kind", str("ConfigMap")),
-        ("metadata", map(vec![("name", str(POLICY_CONFIGMAP)), ("namespace", str(&plan.namespace))])),
-        ("data", map(vec![("policy.json", str(yaml::json(&policy(plan)) + "\n"))])),
+        ("metadata", map([("name", str(POLICY_CONFIGMAP)), ("namespace", str(&plan.namespace))])),
+        ("data", map([("policy.json", str(yaml::json(&policy(plan)) + "\n"))])),
     ])
 }
 

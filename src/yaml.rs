@@ -25,8 +25,9 @@ pub fn str(text: impl Into<String>) -> Node {
     Node::Str(text.into())
 }
 
-/// A map from literal pairs (a `Vec`, not an array: one copy of this code, not one per length).
-pub fn map(pairs: Vec<(&str, Node)>) -> Node {
+/// A map from literal pairs. (An array, not a `Vec`: `vec!` at each of the call sites
+/// costs more code than one copy of this per length.)
+pub fn map<const N: usize>(pairs: [(&str, Node); N]) -> Node {
     Node::Map(pairs.into_iter().map(|(key, value)| (key.to_string(), value)).collect())
 }
 
@@ -217,7 +218,7 @@ mod tests {
     #[test]
     fn strings_are_always_quoted_and_escaped() {
         check(
-            map(vec![
+            map([
                 ("a", str("yes")),
                 ("b", str("1.0")),
                 ("c", str("x: y # z")),
@@ -233,7 +234,7 @@ mod tests {
     #[test]
     fn keys_that_a_reader_could_take_for_something_else_are_quoted() {
         check(
-            map(vec![
+            map([
                 ("on", str("x")),
                 ("policy.json", str("y")),
                 ("argocd.argoproj.io/secret-type", str("z")),
@@ -246,10 +247,10 @@ mod tests {
     #[test]
     fn nesting() {
         check(
-            map(vec![
-                ("list", Node::List(vec![map(vec![("k", str("v")), ("m", strs(&["a"]))]), str("s")])),
+            map([
+                ("list", Node::List(vec![map([("k", str("v")), ("m", strs(&["a"]))]), str("s")])),
                 ("empty", Node::List(vec![])),
-                ("nested", map(vec![("deep", map(vec![("x", Node::Bool(false))]))])),
+                ("nested", map([("deep", map([("x", Node::Bool(false))]))])),
             ]),
             "list:\n  - k: \"v\"\n    m:\n      - \"a\"\n  - \"s\"\nempty: []\nnested:\n  deep:\n    x: false\n",
         );
@@ -257,23 +258,23 @@ mod tests {
 
     #[test]
     fn literal_blocks_only_where_they_cannot_change_the_text() {
-        check(map(vec![("c", str("{\n  \"a\": 1\n}\n"))]), "c: |\n  {\n    \"a\": 1\n  }\n");
-        check(map(vec![("c", str("one\n\ntwo"))]), "c: |-\n  one\n\n  two\n");
+        check(map([("c", str("{\n  \"a\": 1\n}\n"))]), "c: |\n  {\n    \"a\": 1\n  }\n");
+        check(map([("c", str("one\n\ntwo"))]), "c: |-\n  one\n\n  two\n");
         // a trailing space, a leading space, two final newlines, a tab, non-ASCII: quoted
         for text in ["a \nb", " a\nb", "a\nb\n\n", "a\tb\nc", "é\nb", "single line"] {
-            assert_eq!(document("", &map(vec![("c", str(text))])), format!("c: {}\n", quoted(text)), "{text:?}");
+            assert_eq!(document("", &map([("c", str(text))])), format!("c: {}\n", quoted(text)), "{text:?}");
         }
     }
 
     #[test]
     fn comments_cannot_break_out() {
-        assert_eq!(document("where\nit goes\r: x", &map(vec![("a", str("b"))])), "# where\n# it goes?: x\na: \"b\"\n");
+        assert_eq!(document("where\nit goes\r: x", &map([("a", str("b"))])), "# where\n# it goes?: x\na: \"b\"\n");
     }
 
     #[test]
     fn json_form() {
         assert_eq!(
-            json(&map(vec![("a", strs(&["x", "y\"z"])), ("b", map(vec![])), ("c", Node::Bool(true))])),
+            json(&map([("a", strs(&["x", "y\"z"])), ("b", map([])), ("c", Node::Bool(true))])),
             "{\n  \"a\": [\n    \"x\",\n    \"y\\\"z\"\n  ],\n  \"b\": {},\n  \"c\": true\n}"
         );
     }
