@@ -122,6 +122,8 @@ pub enum Takes {
     One(&'static str),
     /// One value per use, repeatable: every use counts.
     Many(&'static str),
+    /// One value kept as the OS gave it, not checked as UTF-8 (a path).
+    Path(&'static str),
 }
 
 /// One command-line flag: the only place it is defined.
@@ -161,7 +163,7 @@ const fn flag(
     Flag { name, short: None, aliases: &[], var, takes, help, commands, exchange }
 }
 
-use Takes::{Many, One, Switch};
+use Takes::{Many, One, Path, Switch};
 
 /// Every flag of every subcommand, in `--help` order. Adding a flag is one row here, plus
 /// the code that uses its value (`flags.one("--name")`, `layers.one(..)`).
@@ -206,7 +208,7 @@ pub static FLAGS: &[Flag] = &[
         "bound on the whole run: 500ms, 15s, 2m (default 15s)", RUN, false),
     flag("--retries", Some("TOKENXCHANGE_RETRIES"), One("N"),
         "extra attempts on transient failures (default 2)", RUN, true),
-    flag("--cache-dir", Some("TOKENXCHANGE_CACHE_DIR"), One("DIR"),
+    flag("--cache-dir", Some("TOKENXCHANGE_CACHE_DIR"), Path("DIR"),
         "credential cache (default $KUBECACHEDIR/tokenxchange or $HOME/.kube/cache/tokenxchange; empty: off)",
         &[GET, INSPECT, CLEAN], false),
     flag("--no-cache", Some("TOKENXCHANGE_NO_CACHE"), Switch, "do not read or write the cache", RUN, false),
@@ -218,7 +220,7 @@ pub static FLAGS: &[Flag] = &[
     flag("--direct", Some("TOKENXCHANGE_DIRECT"), Switch, "no exchange: print the token file as the credential",
         &[GET, INSPECT, SETUP], false),
     flag("--username-claim", None, One("C"),
-        "the claim the target takes the username from (default name; with --direct: inspect sub, setup sub)",
+        "the claim the target takes the username from (default name, with --direct sub)",
         &[INSPECT, SETUP], false),
     flag("--username-prefix", None, One("P"),
         "what the target puts before it (default oidc:; with --direct: inspect nothing, setup source:)",
@@ -296,7 +298,7 @@ pub fn usage() -> String {
             left.push_str(&format!("-{short}, "));
         }
         left.push_str(flag.name);
-        if let One(meta) | Many(meta) = flag.takes {
+        if let One(meta) | Many(meta) | Path(meta) = flag.takes {
             left.push(' ');
             left.push_str(meta);
         }
@@ -374,13 +376,11 @@ impl Flags {
     }
 }
 
-/// A value checked as UTF-8 when it was parsed (see [`parse`]), unless its flag keeps paths.
+/// A value checked as UTF-8 when it was parsed (see [`parse`]), unless its flag takes a
+/// [`Takes::Path`].
 fn text(value: &OsString) -> String {
     value.to_string_lossy().into_owned()
 }
-
-/// The flags a path-valued flag keeps without the UTF-8 check.
-const OS_VALUES: &[&str] = &["--cache-dir"];
 
 /// Whether `name` is a variable this parser reads.
 pub fn reads(name: &std::ffi::OsStr) -> bool {
@@ -424,7 +424,7 @@ pub fn parse(
         }
         let value = match flag.takes {
             Switch => OsString::new(),
-            One(_) | Many(_) if OS_VALUES.contains(&flag.name) => parser.value().map_err(lexopt_error)?,
+            Path(_) => parser.value().map_err(lexopt_error)?,
             One(_) | Many(_) => string(&mut parser)?.into(),
         };
         flags.given.push((flag, value));
@@ -953,7 +953,7 @@ mod tests {
             let help = usage();
             let shown = match flag.takes {
                 Takes::Switch => flag.name.to_string(),
-                Takes::One(meta) | Takes::Many(meta) => format!("{} {meta}", flag.name),
+                Takes::One(meta) | Takes::Many(meta) | Takes::Path(meta) => format!("{} {meta}", flag.name),
             };
             assert!(
                 help.contains(&format!("  {shown} "))
