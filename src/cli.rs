@@ -1,6 +1,10 @@
 //! The command line contract: flags, their environment variables, defaults and the
 //! per-cluster settings from `KUBERNETES_EXEC_INFO`, turned into a validated [`Config`].
 //!
+//! Every flag is defined once, as a row of [`FLAGS`] (name, short form, aliases,
+//! variable, value, help line, the commands that take it); parsing, `--help` and the
+//! "does this command take this flag" check are all read from that table.
+//!
 //! Two steps: [`parse`] reads the arguments into raw [`Flags`] (nothing else), then
 //! `resolve` layers them with the environment and the cluster's settings, under one rule
 //! written once in [`Layers`]: a flag wins over the cluster's exec config (per target
@@ -18,6 +22,7 @@ use crate::error::Error;
 use crate::exchange::{Endpoint, Request};
 use crate::exec_credential::{self, ClusterSettings};
 use crate::redact;
+use crate::setup;
 use crate::tls::{PemSource, Settings as Tls};
 use crate::token::{ClientSecret, Secret};
 use crate::url::Url;
@@ -35,6 +40,7 @@ pub enum Command {
     Inspect(Box<Config>, Inspect),
     Clean { cache_dir: PathBuf, verbose: bool },
     Install { dir: PathBuf, force: bool, verbose: bool },
+    Setup(Box<setup::Options>),
     Help,
     Version,
 }
@@ -55,87 +61,6 @@ pub struct Config {
     pub force_refresh: bool,
     pub verbose: bool,
 }
-
-pub const USAGE: &str = "\
-tokenxchange: a client-go credential plugin that exchanges a Kubernetes ServiceAccount
-token at Dex (OAuth 2.0 Token Exchange, RFC 8693) and prints an ExecCredential.
-
-usage:
-  tokenxchange [get-token] [OPTIONS]   print one ExecCredential on stdout
-  tokenxchange get-token --direct [--token-file PATH]
-                                       the token file itself as the credential (no Dex)
-  tokenxchange inspect [OPTIONS] [--username-claim C] [--username-prefix P] [-o text|json]
-                                       one exchange, reported down to the username the
-                                       target API server derives (never the cache)
-  tokenxchange clean [--cache-dir DIR] remove cached credentials
-  tokenxchange install [--force] DIR   copy this binary to DIR/tokenxchange
-  tokenxchange --help | --version
-
-options (each also read from the variable in brackets; a flag wins over its variable):
-  --oidc-endpoint URL           token endpoint, e.g. https://dex.example.com/token
-                                (alias --token-endpoint) [TOKENXCHANGE_OIDC_ENDPOINT]
-  --issuer URL                  discover the token endpoint from the issuer
-                                [TOKENXCHANGE_ISSUER]
-  --client-id ID                OAuth client (required) [TOKENXCHANGE_CLIENT_ID]
-  --client-secret S             client secret; empty for public clients
-                                [TOKENXCHANGE_CLIENT_SECRET]
-  --client-secret-file PATH     read the client secret from a file
-                                [TOKENXCHANGE_CLIENT_SECRET_FILE]
-  --dex-connector ID            Dex connector_id (alias --connector-id)
-                                [TOKENXCHANGE_DEX_CONNECTOR]
-  --scopes LIST                 comma/space separated (default openid,profile,federated:id)
-                                [TOKENXCHANGE_SCOPES]
-  --audience AUD                audience of the token, repeatable; with Dex also sent as
-                                scope audience:server:client_id:AUD [TOKENXCHANGE_AUDIENCE]
-  --token-file PATH             subject token, re-read every run (default
-                                /var/run/secrets/kubernetes.io/serviceaccount/token)
-                                [TOKENXCHANGE_TOKEN_FILE]
-  --subject-token-type T        id_token, access_token, jwt or a URN (default id_token)
-                                [TOKENXCHANGE_SUBJECT_TOKEN_TYPE]
-  --requested-token-type T      same forms (default id_token)
-                                [TOKENXCHANGE_REQUESTED_TOKEN_TYPE]
-  --certificate-authority PATH  trust only these PEM roots, repeatable
-                                [TOKENXCHANGE_CERTIFICATE_AUTHORITY]
-  --certificate-authority-data B64
-                                base64 PEM roots [TOKENXCHANGE_CERTIFICATE_AUTHORITY_DATA]
-  --client-certificate PATH, --client-key PATH
-                                mTLS to the identity provider
-                                [TOKENXCHANGE_CLIENT_CERTIFICATE, TOKENXCHANGE_CLIENT_KEY]
-  --client-certificate-data B64, --client-key-data B64
-                                the same as base64 PEM [..._DATA]
-  --insecure-skip-tls-verify    do not verify the server certificate (last resort)
-                                [TOKENXCHANGE_INSECURE_SKIP_TLS_VERIFY]
-  --allow-insecure-http         allow http:// to non-loopback hosts (last resort)
-                                [TOKENXCHANGE_ALLOW_INSECURE_HTTP]
-  --timeout DURATION            bound on the whole run: 500ms, 15s, 2m (default 15s)
-                                [TOKENXCHANGE_TIMEOUT]
-  --retries N                   extra attempts on transient failures (default 2)
-                                [TOKENXCHANGE_RETRIES]
-  --cache-dir DIR               credential cache (default $KUBECACHEDIR/tokenxchange or
-                                $HOME/.kube/cache/tokenxchange; empty: off)
-                                [TOKENXCHANGE_CACHE_DIR]
-  --no-cache                    do not read or write the cache [TOKENXCHANGE_NO_CACHE]
-  --force-refresh               ignore a cached credential and replace it
-                                [TOKENXCHANGE_FORCE_REFRESH]
-  --api-version V               ExecCredential apiVersion when KUBERNETES_EXEC_INFO is
-                                absent (default client.authentication.k8s.io/v1)
-  --direct                      no exchange: print the token file as the credential
-                                [TOKENXCHANGE_DIRECT]
-  --username-claim C, --username-prefix P
-                                inspect: how the target maps the token (default name
-                                and oidc:, with --direct sub and nothing)
-  -o, --output text|json        inspect: the report's form
-  -v, --verbose                 progress on stderr, never a token [TOKENXCHANGE_VERBOSE]
-  -h, --help                    this text
-  -V, --version                 the version
-
-exit codes: 0 printed, 1 runtime failure, 2 usage or configuration, 3 subject token,
-4 refused by the identity provider (4xx), 5 transient (network, proxy, TLS, timeout,
-5xx, 429, 408), 6 inspect: no username claim in the issued token
-
-operator policy: /etc/tokenxchange/policy.json, when present, limits what a run may do
-(endpoints, client ids, files, destinations); nothing here can name another file
-";
 
 /// The exchange at the identity provider, as configured.
 #[derive(Debug, Clone)]
@@ -158,70 +83,306 @@ pub struct Inspect {
     pub json: bool,
 }
 
-/// The options that only serve an exchange, refused with `--direct`.
-const EXCHANGE_ONLY: &[&str] = &[
-    "--oidc-endpoint",
-    "--token-endpoint",
-    "--issuer",
-    "--client-id",
-    "--client-secret",
-    "--client-secret-file",
-    "--dex-connector",
-    "--connector-id",
-    "--scopes",
-    "--audience",
-    "--subject-token-type",
-    "--requested-token-type",
-    "--certificate-authority",
-    "--certificate-authority-data",
-    "--client-certificate",
-    "--client-key",
-    "--client-certificate-data",
-    "--client-key-data",
-    "--insecure-skip-tls-verify",
-    "--allow-insecure-http",
-    "--retries",
+/// The subcommands, as typed on the command line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Subcommand {
+    GetToken,
+    Inspect,
+    Clean,
+    Install,
+    Setup,
+}
+
+impl Subcommand {
+    /// Every subcommand, in the order `--help` and messages list them.
+    const ALL: [Subcommand; 5] =
+        [Subcommand::GetToken, Subcommand::Inspect, Subcommand::Clean, Subcommand::Install, Subcommand::Setup];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Subcommand::GetToken => "get-token",
+            Subcommand::Inspect => "inspect",
+            Subcommand::Clean => "clean",
+            Subcommand::Install => "install",
+            Subcommand::Setup => "setup",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Subcommand> {
+        Subcommand::ALL.into_iter().find(|command| command.name() == name)
+    }
+}
+
+/// What a flag takes after it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Takes {
+    /// Nothing: the flag turns something on.
+    Switch,
+    /// One value, named in `--help` (`URL`, `PATH`); given twice, the last one counts.
+    One(&'static str),
+    /// One value per use, repeatable: every use counts.
+    Many(&'static str),
+    /// One value kept as the OS gave it, not checked as UTF-8 (a path).
+    Path(&'static str),
+}
+
+/// One command-line flag: the only place it is defined.
+#[derive(Debug)]
+pub struct Flag {
+    /// `--name`: the spelling `--help` shows, and the key its values are looked up by.
+    pub name: &'static str,
+    /// `-x`, if any.
+    pub short: Option<char>,
+    /// Other long spellings accepted, e.g. the names an older tool used.
+    pub aliases: &'static [&'static str],
+    /// The `TOKENXCHANGE_*` variable `get-token` and `inspect` read when the flag is absent.
+    pub var: Option<&'static str>,
+    pub takes: Takes,
+    /// One line for `--help` (wrapped there).
+    pub help: &'static str,
+    /// The subcommands that take it; any other refuses it.
+    pub commands: &'static [Subcommand],
+    /// Serves only an exchange at the identity provider: refused with `--direct`.
+    pub exchange: bool,
+}
+
+use Subcommand::{Clean as CLEAN, GetToken as GET, Inspect as INSPECT, Install as INSTALL, Setup as SETUP};
+const RUN: &[Subcommand] = &[GET, INSPECT];
+const ALL: &[Subcommand] = &[GET, INSPECT, CLEAN, INSTALL, SETUP];
+
+/// Shorthand for a row: flag name, variable, value, help, commands, exchange-only; the
+/// rarer short forms and aliases are set with struct update syntax.
+const fn flag(
+    name: &'static str,
+    var: Option<&'static str>,
+    takes: Takes,
+    help: &'static str,
+    commands: &'static [Subcommand],
+    exchange: bool,
+) -> Flag {
+    Flag { name, short: None, aliases: &[], var, takes, help, commands, exchange }
+}
+
+use Takes::{Many, One, Path, Switch};
+
+/// Every flag of every subcommand, in `--help` order. Adding a flag is one row here, plus
+/// the code that uses its value (`flags.one("--name")`, `layers.one(..)`).
+#[rustfmt::skip]
+pub static FLAGS: &[Flag] = &[
+    Flag { aliases: &["--token-endpoint"], ..flag("--oidc-endpoint", Some("TOKENXCHANGE_OIDC_ENDPOINT"), One("URL"),
+        "token endpoint, e.g. https://dex.example.com/token", RUN, true) },
+    flag("--issuer", Some("TOKENXCHANGE_ISSUER"), One("URL"),
+        "discover the token endpoint from the issuer (setup: Dex's issuer)", &[GET, INSPECT, SETUP], true),
+    flag("--client-id", Some("TOKENXCHANGE_CLIENT_ID"), One("ID"), "OAuth client (required)", &[GET, INSPECT, SETUP],
+        true),
+    flag("--client-secret", Some("TOKENXCHANGE_CLIENT_SECRET"), One("S"),
+        "client secret; empty for public clients", RUN, true),
+    flag("--client-secret-file", Some("TOKENXCHANGE_CLIENT_SECRET_FILE"), One("PATH"),
+        "read the client secret from a file", RUN, true),
+    Flag { aliases: &["--connector-id"], ..flag("--dex-connector", Some("TOKENXCHANGE_DEX_CONNECTOR"), One("ID"),
+        "Dex connector_id", &[GET, INSPECT, SETUP], true) },
+    flag("--scopes", Some("TOKENXCHANGE_SCOPES"), Many("LIST"),
+        "comma/space separated (default openid,profile,federated:id)", RUN, true),
+    flag("--audience", Some("TOKENXCHANGE_AUDIENCE"), Many("AUD"), "audience of the token, repeatable; with Dex also sent as scope audience:server:client_id:AUD", RUN, true),
+    flag("--token-file", Some("TOKENXCHANGE_TOKEN_FILE"), One("PATH"),
+        "subject token, re-read every run (default /var/run/secrets/kubernetes.io/serviceaccount/token)", RUN, false),
+    flag("--subject-token-type", Some("TOKENXCHANGE_SUBJECT_TOKEN_TYPE"), One("T"),
+        "id_token, access_token, jwt or a URN (default id_token)", RUN, true),
+    flag("--requested-token-type", Some("TOKENXCHANGE_REQUESTED_TOKEN_TYPE"), One("T"),
+        "same forms (default id_token)", RUN, true),
+    flag("--certificate-authority", Some("TOKENXCHANGE_CERTIFICATE_AUTHORITY"), Many("PATH"),
+        "trust only these PEM roots, repeatable", RUN, true),
+    flag("--certificate-authority-data", Some("TOKENXCHANGE_CERTIFICATE_AUTHORITY_DATA"), Many("B64"),
+        "base64 PEM roots", RUN, true),
+    flag("--client-certificate", Some("TOKENXCHANGE_CLIENT_CERTIFICATE"), One("PATH"),
+        "mTLS to the identity provider: the certificate", RUN, true),
+    flag("--client-key", Some("TOKENXCHANGE_CLIENT_KEY"), One("PATH"), "and its key", RUN, true),
+    flag("--client-certificate-data", Some("TOKENXCHANGE_CLIENT_CERTIFICATE_DATA"), One("B64"),
+        "the certificate as base64 PEM", RUN, true),
+    flag("--client-key-data", Some("TOKENXCHANGE_CLIENT_KEY_DATA"), One("B64"), "the key as base64 PEM", RUN, true),
+    flag("--insecure-skip-tls-verify", Some("TOKENXCHANGE_INSECURE_SKIP_TLS_VERIFY"), Switch,
+        "do not verify the server certificate (last resort)", RUN, true),
+    flag("--allow-insecure-http", Some("TOKENXCHANGE_ALLOW_INSECURE_HTTP"), Switch,
+        "allow http:// to non-loopback hosts (last resort)", RUN, true),
+    flag("--timeout", Some("TOKENXCHANGE_TIMEOUT"), One("DURATION"),
+        "bound on the whole run: 500ms, 15s, 2m (default 15s)", RUN, false),
+    flag("--retries", Some("TOKENXCHANGE_RETRIES"), One("N"),
+        "extra attempts on transient failures (default 2)", RUN, true),
+    flag("--cache-dir", Some("TOKENXCHANGE_CACHE_DIR"), Path("DIR"),
+        "credential cache (default $KUBECACHEDIR/tokenxchange or $HOME/.kube/cache/tokenxchange; empty: off)",
+        &[GET, INSPECT, CLEAN], false),
+    flag("--no-cache", Some("TOKENXCHANGE_NO_CACHE"), Switch, "do not read or write the cache", RUN, false),
+    flag("--force-refresh", Some("TOKENXCHANGE_FORCE_REFRESH"), Switch,
+        "ignore a cached credential and replace it", RUN, false),
+    flag("--api-version", None, One("V"),
+        "ExecCredential apiVersion when KUBERNETES_EXEC_INFO is absent (default client.authentication.k8s.io/v1)",
+        RUN, false),
+    flag("--direct", Some("TOKENXCHANGE_DIRECT"), Switch, "no exchange: print the token file as the credential",
+        &[GET, INSPECT, SETUP], false),
+    flag("--username-claim", None, One("C"),
+        "the claim the target takes the username from (default name, with --direct sub)",
+        &[INSPECT, SETUP], false),
+    flag("--username-prefix", None, One("P"),
+        "what the target puts before it (default oidc:; with --direct: inspect nothing, setup source:)",
+        &[INSPECT, SETUP], false),
+    Flag { short: Some('o'), ..flag("--output", None, One("FORMAT"),
+        "the output's form: inspect text or json, setup yaml or json", &[INSPECT, SETUP], false) },
+    flag("--source-issuer", None, One("URL"),
+        "the source cluster's ServiceAccount issuer (https)", &[SETUP], false),
+    flag("--target", None, Many("NAME=URL"),
+        "a target cluster: its name (audience, Dex client, Secret) and API server URL; repeatable", &[SETUP], false),
+    flag("--target-ca", None, Many("NAME=FILE"), "the PEM CA of that target's API server; repeatable",
+        &[SETUP], false),
+    flag("--namespace", None, One("NS"), "Argo CD's namespace (default argocd)", &[SETUP], false),
+    flag("--controller-service-account", None, One("SA"),
+        "argocd-application-controller's ServiceAccount (default argocd-application-controller)", &[SETUP], false),
+    flag("--server-service-account", None, One("SA"),
+        "argocd-server's ServiceAccount (default argocd-server)", &[SETUP], false),
+    flag("--force", None, Switch, "replace an existing DIR/tokenxchange", &[INSTALL], false),
+    Flag { short: Some('v'), ..flag("--verbose", Some("TOKENXCHANGE_VERBOSE"), Switch,
+        "progress on stderr, never a token", ALL, false) },
+    Flag { short: Some('h'), ..flag("--help", None, Switch, "this text", ALL, false) },
+    Flag { short: Some('V'), ..flag("--version", None, Switch, "the version", ALL, false) },
 ];
 
-/// The options that only `inspect` takes.
-const INSPECT_ONLY: &[&str] = &["--username-claim", "--username-prefix", "--output", "-o"];
+/// The row of a flag by its `--name`. Every name the code asks for is a row: a misspelt
+/// one is a bug, caught by the first test that takes that path.
+fn row(name: &str) -> &'static Flag {
+    FLAGS.iter().find(|flag| flag.name == name).unwrap_or_else(|| panic!("{name} is not in cli::FLAGS"))
+}
 
-/// Values as given on the command line, before the environment, defaults and validation.
+/// The variable of a flag, for the layering rule.
+fn var(name: &str) -> &'static str {
+    row(name).var.unwrap_or_else(|| panic!("{name} has no variable"))
+}
+
+const USAGE_HEAD: &str = "\
+tokenxchange: a client-go credential plugin that exchanges a Kubernetes ServiceAccount
+token at Dex (OAuth 2.0 Token Exchange, RFC 8693) and prints an ExecCredential.
+
+usage:
+  tokenxchange [get-token] [OPTIONS]   print one ExecCredential on stdout
+  tokenxchange get-token --direct [--token-file PATH]
+                                       the token file itself as the credential (no Dex)
+  tokenxchange inspect [OPTIONS] [--username-claim C] [--username-prefix P] [-o text|json]
+                                       one exchange, reported down to the username the
+                                       target API server derives (never the cache)
+  tokenxchange clean [--cache-dir DIR] remove cached credentials
+  tokenxchange install [--force] DIR   copy this binary to DIR/tokenxchange
+  tokenxchange setup --issuer URL --dex-connector ID --client-id ID --source-issuer URL
+                     --target NAME=URL [--target NAME=URL ...] [--target-ca NAME=FILE]
+                     [--direct] [--namespace NS] [--username-claim C] [--username-prefix P]
+                     [-o yaml|json]
+                                       print every document that wires these targets
+                                       (Dex, each target, Argo CD); reads flags only
+  tokenxchange --help | --version
+
+options (each also read by get-token and inspect from the variable in brackets; a flag
+wins over its variable; the commands that take it when not get-token and inspect):
+";
+
+const USAGE_TAIL: &str = "
+exit codes: 0 printed, 1 runtime failure, 2 usage or configuration, 3 subject token,
+4 refused by the identity provider (4xx), 5 transient (network, proxy, TLS, timeout,
+5xx, 429, 408), 6 inspect: no username claim in the issued token
+
+operator policy: /etc/tokenxchange/policy.json, when present, limits what a run may do
+(endpoints, client ids, files, destinations); nothing here can name another file
+";
+
+/// `--help`: the head, one entry per row of [`FLAGS`], the exit codes.
+pub fn usage() -> String {
+    const COLUMN: usize = 32;
+    const WIDTH: usize = 90;
+    let mut out = String::from(USAGE_HEAD);
+    for flag in FLAGS {
+        let mut left = String::from("  ");
+        if let Some(short) = flag.short {
+            left.push_str(&format!("-{short}, "));
+        }
+        left.push_str(flag.name);
+        if let One(meta) | Many(meta) | Path(meta) = flag.takes {
+            left.push(' ');
+            left.push_str(meta);
+        }
+        let mut help = flag.help.to_string();
+        for alias in flag.aliases {
+            help.push_str(&format!(" (alias {alias})"));
+        }
+        if flag.commands != RUN && flag.commands != ALL {
+            let names: Vec<&str> = flag.commands.iter().map(|c| c.name()).collect();
+            help.push_str(&format!(" ({})", names.join(", ")));
+        }
+        if let Some(var) = flag.var {
+            help.push_str(&format!(" [{var}]"));
+        }
+        out.push_str(&left);
+        let mut column = left.len();
+        if column + 2 > COLUMN {
+            out.push('\n');
+            column = 0;
+        }
+        for word in help.split(' ') {
+            if column > COLUMN && column + 1 + word.len() > WIDTH {
+                out.push('\n');
+                column = 0;
+            }
+            if column < COLUMN {
+                out.push_str(&" ".repeat(COLUMN - column));
+                column = COLUMN;
+            } else {
+                out.push(' ');
+                column += 1;
+            }
+            out.push_str(word);
+            column += word.len();
+        }
+        out.push('\n');
+    }
+    out.push_str(USAGE_TAIL);
+    out
+}
+
+/// Values as given on the command line, by flag, before the environment, defaults and
+/// validation.
 #[derive(Default)]
 struct Flags {
-    oidc_endpoint: Option<String>,
-    issuer: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    client_secret_file: Option<String>,
-    connector: Option<String>,
-    scopes: Vec<String>,
-    audiences: Vec<String>,
-    token_file: Option<String>,
-    subject_token_type: Option<String>,
-    requested_token_type: Option<String>,
-    ca_files: Vec<String>,
-    ca_data: Vec<String>,
-    client_certificate: Option<String>,
-    client_key: Option<String>,
-    client_certificate_data: Option<String>,
-    client_key_data: Option<String>,
-    insecure_skip_verify: bool,
-    allow_insecure_http: bool,
-    timeout: Option<String>,
-    retries: Option<String>,
-    api_version: Option<String>,
-    cache_dir: Option<PathBuf>,
-    no_cache: bool,
-    force_refresh: bool,
-    force: bool,
-    verbose: bool,
-    direct: bool,
-    username_claim: Option<String>,
-    username_prefix: Option<String>,
-    output: Option<String>,
-    /// The options given, by name, for refusing them where they do not belong.
-    given: Vec<String>,
+    /// Each use of a flag in order: its row and its value (empty for a switch).
+    given: Vec<(&'static Flag, OsString)>,
+    /// The spelling each flag was given as, for messages that name it.
+    spelled: Vec<String>,
+}
+
+impl Flags {
+    /// A single value: the last given.
+    fn one(&self, name: &str) -> Option<String> {
+        let flag = row(name);
+        self.given.iter().rev().find(|(f, _)| f.name == flag.name).map(|(_, v)| text(v))
+    }
+
+    /// Every value of a repeatable flag, in order.
+    fn all(&self, name: &str) -> Vec<String> {
+        let flag = row(name);
+        self.given.iter().filter(|(f, _)| f.name == flag.name).map(|(_, v)| text(v)).collect()
+    }
+
+    /// Whether a switch was given.
+    fn on(&self, name: &str) -> bool {
+        let flag = row(name);
+        self.given.iter().any(|(f, _)| f.name == flag.name)
+    }
+
+    /// A single value kept as the OS gave it (a path).
+    fn path(&self, name: &str) -> Option<PathBuf> {
+        let flag = row(name);
+        self.given.iter().rev().find(|(f, _)| f.name == flag.name).map(|(_, v)| v.into())
+    }
+}
+
+/// A value checked as UTF-8 when it was parsed (see [`parse`]), unless its flag takes a
+/// [`Takes::Path`].
+fn text(value: &OsString) -> String {
+    value.to_string_lossy().into_owned()
 }
 
 /// Whether `name` is a variable this parser reads.
@@ -236,97 +397,104 @@ pub fn parse(
     env: &dyn Fn(&str) -> Option<OsString>,
 ) -> Result<Command, Error> {
     let mut flags = Flags::default();
-    let mut subcommand: Option<String> = None;
+    let mut subcommand: Option<Subcommand> = None;
     let mut positionals: Vec<OsString> = Vec::new();
     let mut parser = lexopt::Parser::from_args(args);
-    while let Some(arg) = parser.next().map_err(usage)? {
-        match &arg {
-            Long(name) => flags.given.push(["--", name].concat()),
-            Short('o') => flags.given.push("-o".into()),
+    while let Some(arg) = parser.next().map_err(lexopt_error)? {
+        let (spelled, flag) = match &arg {
+            Long(name) => {
+                let found = FLAGS.iter().find(|f| f.name[2..] == **name || f.aliases.iter().any(|a| a[2..] == **name));
+                (["--", name].concat(), found)
+            }
+            Short(c) => (format!("-{c}"), FLAGS.iter().find(|f| f.short == Some(*c))),
+            Value(_) => (String::new(), None),
+        };
+        let Some(flag) = flag else {
+            match arg {
+                Value(value) if subcommand.is_none() => {
+                    let name = value.into_string().map_err(|v| unknown_command(v.as_encoded_bytes()))?;
+                    subcommand = Some(Subcommand::from_name(&name).ok_or_else(|| unknown_command(name.as_bytes()))?);
+                }
+                Value(value) => positionals.push(value),
+                _ => return Err(lexopt_error(arg.unexpected())),
+            }
+            continue;
+        };
+        match flag.name {
+            "--help" => return Ok(Command::Help),
+            "--version" => return Ok(Command::Version),
             _ => {}
         }
-        match arg {
-            Short('h') | Long("help") => return Ok(Command::Help),
-            Short('V') | Long("version") => return Ok(Command::Version),
-            Short('v') | Long("verbose") => flags.verbose = true,
-            Long("oidc-endpoint") | Long("token-endpoint") => flags.oidc_endpoint = Some(string(&mut parser)?),
-            Long("issuer") => flags.issuer = Some(string(&mut parser)?),
-            Long("client-id") => flags.client_id = Some(string(&mut parser)?),
-            Long("client-secret") => flags.client_secret = Some(string(&mut parser)?),
-            Long("client-secret-file") => flags.client_secret_file = Some(string(&mut parser)?),
-            Long("dex-connector") | Long("connector-id") => flags.connector = Some(string(&mut parser)?),
-            Long("scopes") => flags.scopes.push(string(&mut parser)?),
-            Long("audience") => flags.audiences.push(string(&mut parser)?),
-            Long("token-file") => flags.token_file = Some(string(&mut parser)?),
-            Long("subject-token-type") => flags.subject_token_type = Some(string(&mut parser)?),
-            Long("requested-token-type") => flags.requested_token_type = Some(string(&mut parser)?),
-            Long("certificate-authority") => flags.ca_files.push(string(&mut parser)?),
-            Long("certificate-authority-data") => flags.ca_data.push(string(&mut parser)?),
-            Long("client-certificate") => flags.client_certificate = Some(string(&mut parser)?),
-            Long("client-key") => flags.client_key = Some(string(&mut parser)?),
-            Long("client-certificate-data") => flags.client_certificate_data = Some(string(&mut parser)?),
-            Long("client-key-data") => flags.client_key_data = Some(string(&mut parser)?),
-            Long("insecure-skip-tls-verify") => flags.insecure_skip_verify = true,
-            Long("allow-insecure-http") => flags.allow_insecure_http = true,
-            Long("timeout") => flags.timeout = Some(string(&mut parser)?),
-            Long("retries") => flags.retries = Some(string(&mut parser)?),
-            Long("api-version") => flags.api_version = Some(string(&mut parser)?),
-            Long("cache-dir") => flags.cache_dir = Some(parser.value().map_err(usage)?.into()),
-            Long("no-cache") => flags.no_cache = true,
-            Long("force-refresh") => flags.force_refresh = true,
-            Long("force") => flags.force = true,
-            Long("direct") => flags.direct = true,
-            Long("username-claim") => flags.username_claim = Some(string(&mut parser)?),
-            Long("username-prefix") => flags.username_prefix = Some(string(&mut parser)?),
-            Short('o') | Long("output") => flags.output = Some(string(&mut parser)?),
-            Value(value) if subcommand.is_none() => {
-                let name = value.into_string().map_err(|v| {
-                    Error::Usage(format!("unknown command '{}' (see --help)", redact::echo(v.as_encoded_bytes(), 100)))
-                })?;
-                match name.as_str() {
-                    "get-token" | "inspect" | "clean" | "install" => subcommand = Some(name),
-                    _ => {
-                        return Err(Error::Usage(format!(
-                            "unknown command '{}' (see --help)",
-                            redact::echo(name.as_bytes(), 100)
-                        )));
-                    }
-                }
-            }
-            Value(value) => positionals.push(value),
-            _ => return Err(usage(arg.unexpected())),
-        }
+        let value = match flag.takes {
+            Switch => OsString::new(),
+            Path(_) => parser.value().map_err(lexopt_error)?,
+            One(_) | Many(_) => string(&mut parser)?.into(),
+        };
+        flags.given.push((flag, value));
+        flags.spelled.push(spelled);
     }
 
-    let command = subcommand.as_deref().unwrap_or("get-token");
-    let takes = |flag: &str| match command {
-        "install" => matches!(flag, "--force" | "--verbose"),
-        "clean" => matches!(flag, "--cache-dir" | "--verbose"),
-        "get-token" => flag != "--force" && !INSPECT_ONLY.contains(&flag),
-        _ => flag != "--force",
-    };
-    if let Some(flag) = flags.given.iter().find(|flag| !takes(flag)) {
-        let owner = match flag.as_str() {
-            "--force" => "install",
-            "--cache-dir" => "get-token, inspect and clean",
-            flag if INSPECT_ONLY.contains(&flag) => "inspect",
-            _ => "get-token and inspect",
+    let command = subcommand.unwrap_or(Subcommand::GetToken);
+    if let Some((index, (flag, _))) = flags.given.iter().enumerate().find(|(_, (f, _))| !f.commands.contains(&command))
+    {
+        let names: Vec<&str> = flag.commands.iter().map(|c| c.name()).collect();
+        let owner = match names.split_last() {
+            Some((last, [])) => last.to_string(),
+            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+            None => "no command".into(),
         };
-        return Err(Error::Usage(format!("{flag} belongs to {owner}, not {command} (see --help)")));
+        return Err(Error::Usage(format!(
+            "{} belongs to {owner}, not {} (see --help)",
+            flags.spelled[index],
+            command.name()
+        )));
     }
+    let verbose = flags.on("--verbose");
     match command {
-        "install" => {
+        Subcommand::Install => {
             let [dir] = <[OsString; 1]>::try_from(positionals)
                 .map_err(|_| Error::Usage("usage: tokenxchange install [--force] DIR".into()))?;
-            Ok(Command::Install { dir: dir.into(), force: flags.force, verbose: flags.verbose })
+            Ok(Command::Install { dir: dir.into(), force: flags.on("--force"), verbose })
         }
-        "clean" => {
-            no_positionals(&positionals, "clean")?;
-            let cache_dir = cache_dir_from(flags.cache_dir.clone(), env)
+        Subcommand::Clean => {
+            no_positionals(&positionals, command)?;
+            let cache_dir = cache_dir_from(flags.path("--cache-dir"), env)
                 .ok_or_else(|| Error::Usage("no cache directory: set --cache-dir, KUBECACHEDIR or HOME".into()))?;
-            Ok(Command::Clean { cache_dir, verbose: flags.verbose })
+            Ok(Command::Clean { cache_dir, verbose })
         }
-        _ => {
+        Subcommand::Setup => {
+            no_positionals(&positionals, command)?;
+            let direct = flags.on("--direct");
+            let conflicts: Vec<&str> = flags
+                .given
+                .iter()
+                .zip(&flags.spelled)
+                .filter(|((flag, _), _)| flag.exchange)
+                .map(|(_, s)| s.as_str())
+                .collect();
+            if direct && !conflicts.is_empty() {
+                return Err(Error::Usage(format!(
+                    "setup --direct wires no Dex, so {} cannot go with it; remove them",
+                    conflicts.join(", ")
+                )));
+            }
+            Ok(Command::Setup(Box::new(setup::Options {
+                issuer: flags.one("--issuer"),
+                connector: flags.one("--dex-connector"),
+                client_id: flags.one("--client-id"),
+                source_issuer: flags.one("--source-issuer"),
+                targets: flags.all("--target"),
+                target_cas: flags.all("--target-ca"),
+                direct,
+                namespace: flags.one("--namespace"),
+                controller: flags.one("--controller-service-account"),
+                server: flags.one("--server-service-account"),
+                username_claim: flags.one("--username-claim"),
+                username_prefix: flags.one("--username-prefix"),
+                output: flags.one("--output"),
+            })))
+        }
+        Subcommand::GetToken | Subcommand::Inspect => {
             no_positionals(&positionals, command)?;
             let info = match env("KUBERNETES_EXEC_INFO") {
                 Some(raw) => {
@@ -340,7 +508,7 @@ pub fn parse(
             let layers = Layers { env, cluster: info.cluster.clone() };
             let (claim, prefix, json) = inspect_options(&flags)?;
             let config = Box::new(resolve(flags, &layers, info)?);
-            if command == "get-token" {
+            if command == Subcommand::GetToken {
                 return Ok(Command::GetToken(config));
             }
             let direct = config.exchange.is_none();
@@ -354,20 +522,25 @@ pub fn parse(
     }
 }
 
+fn unknown_command(name: &[u8]) -> Error {
+    Error::Usage(format!("unknown command '{}' (see --help)", redact::echo(name, 100)))
+}
+
 /// `--username-claim`, `--username-prefix` (their defaults follow the mode) and
 /// `-o text|json`.
 fn inspect_options(flags: &Flags) -> Result<(Option<String>, Option<String>, bool), Error> {
-    let json = match flags.output.as_deref() {
+    let json = match flags.one("--output").as_deref() {
         None | Some("text") => false,
         Some("json") => true,
         Some(other) => {
             return Err(Error::Usage(format!("invalid -o '{}': use text or json", redact::echo(other.as_bytes(), 50))));
         }
     };
-    if flags.username_claim.as_deref() == Some("") {
+    let claim = flags.one("--username-claim");
+    if claim.as_deref() == Some("") {
         return Err(Error::Usage("invalid --username-claim '': name a claim, e.g. name or sub".into()));
     }
-    Ok((flags.username_claim.clone(), flags.username_prefix.clone(), json))
+    Ok((claim, flags.one("--username-prefix"), json))
 }
 
 /// Where a setting can come from, highest first: a flag, the cluster's exec config, the
@@ -392,31 +565,33 @@ impl Layers<'_> {
         }
     }
 
-    /// A single value.
-    fn one(&self, cluster: Option<String>, flag: Option<String>, var: &str) -> Result<Option<String>, Error> {
-        Ok(match flag.or(cluster) {
+    /// A single value: the flag `name`, the cluster's setting, the flag's variable.
+    fn one(&self, flags: &Flags, cluster: Option<String>, name: &str) -> Result<Option<String>, Error> {
+        Ok(match flags.one(name).or(cluster) {
             Some(value) => Some(value),
-            None => self.var(var)?,
+            None => self.var(var(name))?,
         })
     }
 
     /// A list: the repeated flag, else the cluster's list, else the variable's
     /// comma-separated entries.
-    fn list(&self, cluster: Option<Vec<String>>, flag: Vec<String>, var: &str) -> Result<Vec<String>, Error> {
+    fn list(&self, flags: &Flags, cluster: Option<Vec<String>>, name: &str) -> Result<Vec<String>, Error> {
+        let flag = flags.all(name);
         if !flag.is_empty() {
             return Ok(flag);
         }
         if let Some(list) = cluster {
             return Ok(list);
         }
-        Ok(self.var(var)?.map(|v| v.split(',').map(|s| s.trim().to_string()).collect()).unwrap_or_default())
+        Ok(self.var(var(name))?.map(|v| v.split(',').map(|s| s.trim().to_string()).collect()).unwrap_or_default())
     }
 
     /// An on/off setting: the flag, else the variable (`1`/`true`/`yes`/`on`, `0`/…).
-    fn switch(&self, flag: bool, var: &str) -> Result<bool, Error> {
-        if flag {
+    fn switch(&self, flags: &Flags, name: &str) -> Result<bool, Error> {
+        if flags.on(name) {
             return Ok(true);
         }
+        let var = var(name);
         match self.var(var)? {
             None => Ok(false),
             Some(value) => match value.to_ascii_lowercase().as_str() {
@@ -433,23 +608,27 @@ impl Layers<'_> {
 
 /// Layers flags, environment, per-cluster settings and defaults into a [`Config`].
 fn resolve(flags: Flags, layers: &Layers<'_>, info: exec_credential::ExecInfo) -> Result<Config, Error> {
-    let direct = layers.switch(flags.direct, "TOKENXCHANGE_DIRECT")?;
-    let conflicts: Vec<&str> =
-        flags.given.iter().map(String::as_str).filter(|flag| EXCHANGE_ONLY.contains(flag)).collect();
+    let direct = layers.switch(&flags, "--direct")?;
+    let conflicts: Vec<&str> = flags
+        .given
+        .iter()
+        .zip(&flags.spelled)
+        .filter(|((flag, _), _)| flag.exchange)
+        .map(|(_, s)| s.as_str())
+        .collect();
     if direct && !conflicts.is_empty() {
         return Err(Error::Usage(format!(
             "--direct prints the token file itself, so {} (for an exchange) cannot go with it; remove them",
             conflicts.join(", ")
         )));
     }
-    let token_file =
-        layers.one(None, flags.token_file.clone(), "TOKENXCHANGE_TOKEN_FILE")?.unwrap_or(DEFAULT_TOKEN_FILE.into());
-    let timeout = match layers.one(None, flags.timeout.clone(), "TOKENXCHANGE_TIMEOUT")? {
+    let token_file = layers.one(&flags, None, "--token-file")?.unwrap_or(DEFAULT_TOKEN_FILE.into());
+    let timeout = match layers.one(&flags, None, "--timeout")? {
         Some(text) => parse_duration(&text)
             .map_err(|why| Error::Usage(format!("invalid --timeout '{}': {why}", redact::echo(text.as_bytes(), 50))))?,
         None => DEFAULT_TIMEOUT,
     };
-    let api_version = match (info.api_version, flags.api_version.as_deref()) {
+    let api_version = match (info.api_version, flags.one("--api-version").as_deref()) {
         (Some(version), _) => version,
         (None, Some(text)) => exec_credential::api_version(text).ok_or_else(|| {
             Error::Usage(format!(
@@ -460,13 +639,10 @@ fn resolve(flags: Flags, layers: &Layers<'_>, info: exec_credential::ExecInfo) -
         })?,
         (None, None) => exec_credential::V1,
     };
-    let cache_dir = if layers.switch(flags.no_cache, "TOKENXCHANGE_NO_CACHE")? {
-        None
-    } else {
-        cache_dir_from(flags.cache_dir.clone(), layers.env)
-    };
-    let force_refresh = layers.switch(flags.force_refresh, "TOKENXCHANGE_FORCE_REFRESH")?;
-    let verbose = layers.switch(flags.verbose, "TOKENXCHANGE_VERBOSE")?;
+    let cache_dir =
+        if layers.switch(&flags, "--no-cache")? { None } else { cache_dir_from(flags.path("--cache-dir"), layers.env) };
+    let force_refresh = layers.switch(&flags, "--force-refresh")?;
+    let verbose = layers.switch(&flags, "--verbose")?;
     let exchange = if direct { None } else { Some(exchange(flags, layers)?) };
     Ok(Config {
         exchange,
@@ -483,20 +659,20 @@ fn resolve(flags: Flags, layers: &Layers<'_>, info: exec_credential::ExecInfo) -
 /// The exchange settings, from flags, variables and the cluster's config.
 fn exchange(flags: Flags, layers: &Layers<'_>) -> Result<Exchange, Error> {
     let cluster = &layers.cluster;
-    let allow_insecure_http = layers.switch(flags.allow_insecure_http, "TOKENXCHANGE_ALLOW_INSECURE_HTTP")?;
+    let allow_insecure_http = layers.switch(&flags, "--allow-insecure-http")?;
 
     // The token endpoint and the issuer replace each other: the highest layer that sets
     // either one decides.
     let (endpoint, endpoint_source) = match one_of([
-        (flags.oidc_endpoint, flags.issuer, "--oidc-endpoint and --issuer"),
+        (flags.one("--oidc-endpoint"), flags.one("--issuer"), "--oidc-endpoint and --issuer"),
         (
             cluster.token_endpoint.clone(),
             cluster.issuer.clone(),
             "tokenEndpoint and issuer in the cluster's exec config",
         ),
         (
-            layers.var("TOKENXCHANGE_OIDC_ENDPOINT")?,
-            layers.var("TOKENXCHANGE_ISSUER")?,
+            layers.var(var("--oidc-endpoint"))?,
+            layers.var(var("--issuer"))?,
             "TOKENXCHANGE_OIDC_ENDPOINT and TOKENXCHANGE_ISSUER",
         ),
     ])? {
@@ -516,13 +692,13 @@ fn exchange(flags: Flags, layers: &Layers<'_>) -> Result<Exchange, Error> {
     };
 
     let client_id = layers
-        .one(cluster.client_id.clone(), flags.client_id, "TOKENXCHANGE_CLIENT_ID")?
+        .one(&flags, cluster.client_id.clone(), "--client-id")?
         .ok_or_else(|| Error::Usage("missing --client-id (or TOKENXCHANGE_CLIENT_ID)".into()))?;
     let client_secret = match one_of([
-        (flags.client_secret, flags.client_secret_file, "--client-secret and --client-secret-file"),
+        (flags.one("--client-secret"), flags.one("--client-secret-file"), "--client-secret and --client-secret-file"),
         (
-            layers.var("TOKENXCHANGE_CLIENT_SECRET")?,
-            layers.var("TOKENXCHANGE_CLIENT_SECRET_FILE")?,
+            layers.var(var("--client-secret"))?,
+            layers.var(var("--client-secret-file"))?,
             "TOKENXCHANGE_CLIENT_SECRET and TOKENXCHANGE_CLIENT_SECRET_FILE",
         ),
     ])? {
@@ -531,19 +707,18 @@ fn exchange(flags: Flags, layers: &Layers<'_>) -> Result<Exchange, Error> {
         None => ClientSecret::Value(Secret::new("")),
     };
 
-    let scopes = layers.list(cluster.scopes.clone(), flags.scopes, "TOKENXCHANGE_SCOPES")?;
+    let scopes = layers.list(&flags, cluster.scopes.clone(), "--scopes")?;
     let scopes = if scopes.is_empty() { vec![DEFAULT_SCOPES.to_string()] } else { scopes };
     // Each flag holds one audience as given; the cluster's config and the variable hold
     // audiences separated by commas or spaces.
-    let audiences = if flags.audiences.is_empty() {
-        split_list(&layers.list(cluster.audiences.clone(), Vec::new(), "TOKENXCHANGE_AUDIENCE")?)
-    } else {
-        flags.audiences
+    let audiences = match flags.all("--audience") {
+        given if given.is_empty() => split_list(&layers.list(&flags, cluster.audiences.clone(), "--audience")?),
+        given => given,
     };
-    let token_type_of = |flag: Option<String>, var: &str, name: &str| -> Result<String, Error> {
-        token_type(&layers.one(None, flag, var)?.unwrap_or("id_token".into()), name)
+    let token_type_of = |name: &str| -> Result<String, Error> {
+        token_type(&layers.one(&flags, None, name)?.unwrap_or("id_token".into()), name)
     };
-    let retries = match layers.one(None, flags.retries, "TOKENXCHANGE_RETRIES")? {
+    let retries = match layers.one(&flags, None, "--retries")? {
         Some(text) => text.parse::<u32>().ok().filter(|n| *n <= 10).ok_or_else(|| {
             Error::Usage(format!(
                 "invalid --retries '{}': expected a whole number from 0 to 10",
@@ -555,19 +730,11 @@ fn exchange(flags: Flags, layers: &Layers<'_>) -> Result<Exchange, Error> {
     let request = Request {
         endpoint,
         client_id,
-        connector: layers.one(cluster.connector.clone(), flags.connector, "TOKENXCHANGE_DEX_CONNECTOR")?,
+        connector: layers.one(&flags, cluster.connector.clone(), "--dex-connector")?,
         scopes: split_list(&scopes),
         audiences,
-        subject_token_type: token_type_of(
-            flags.subject_token_type,
-            "TOKENXCHANGE_SUBJECT_TOKEN_TYPE",
-            "--subject-token-type",
-        )?,
-        requested_token_type: token_type_of(
-            flags.requested_token_type,
-            "TOKENXCHANGE_REQUESTED_TOKEN_TYPE",
-            "--requested-token-type",
-        )?,
+        subject_token_type: token_type_of("--subject-token-type")?,
+        requested_token_type: token_type_of("--requested-token-type")?,
         allow_insecure_http,
         retries,
         allowed_endpoints: None,
@@ -582,15 +749,15 @@ fn exchange(flags: Flags, layers: &Layers<'_>) -> Result<Exchange, Error> {
         )));
     }
 
-    let ca_files = layers.list(None, flags.ca_files, "TOKENXCHANGE_CERTIFICATE_AUTHORITY")?;
+    let ca_files = layers.list(&flags, None, "--certificate-authority")?;
     let client_certificate = pem_source(
-        layers.one(None, flags.client_certificate, "TOKENXCHANGE_CLIENT_CERTIFICATE")?,
-        layers.one(None, flags.client_certificate_data, "TOKENXCHANGE_CLIENT_CERTIFICATE_DATA")?,
+        layers.one(&flags, None, "--client-certificate")?,
+        layers.one(&flags, None, "--client-certificate-data")?,
         "--client-certificate",
     )?;
     let client_key = pem_source(
-        layers.one(None, flags.client_key, "TOKENXCHANGE_CLIENT_KEY")?,
-        layers.one(None, flags.client_key_data, "TOKENXCHANGE_CLIENT_KEY_DATA")?,
+        layers.one(&flags, None, "--client-key")?,
+        layers.one(&flags, None, "--client-key-data")?,
         "--client-key",
     )?;
     if client_certificate.is_some() != client_key.is_some() {
@@ -598,10 +765,10 @@ fn exchange(flags: Flags, layers: &Layers<'_>) -> Result<Exchange, Error> {
     }
     let tls = Tls {
         ca_files: ca_files.into_iter().filter(|f| !f.is_empty()).map(PathBuf::from).collect(),
-        ca_data: layers.list(None, flags.ca_data, "TOKENXCHANGE_CERTIFICATE_AUTHORITY_DATA")?,
+        ca_data: layers.list(&flags, None, "--certificate-authority-data")?,
         client_certificate,
         client_key,
-        insecure_skip_verify: layers.switch(flags.insecure_skip_verify, "TOKENXCHANGE_INSECURE_SKIP_TLS_VERIFY")?,
+        insecure_skip_verify: layers.switch(&flags, "--insecure-skip-tls-verify")?,
     };
     Ok(Exchange { request, client_secret, tls, endpoint_source })
 }
@@ -724,20 +891,25 @@ fn checked_positive(duration: Duration) -> Result<Duration, String> {
 /// The option's value as text. A value that is not UTF-8 is refused without echoing it:
 /// it may be a secret.
 fn string(parser: &mut lexopt::Parser) -> Result<String, Error> {
-    parser.value().map_err(usage)?.into_string().map_err(|_| Error::Usage("an option value is not valid UTF-8".into()))
+    parser
+        .value()
+        .map_err(lexopt_error)?
+        .into_string()
+        .map_err(|_| Error::Usage("an option value is not valid UTF-8".into()))
 }
 
-fn no_positionals(positionals: &[OsString], command: &str) -> Result<(), Error> {
+fn no_positionals(positionals: &[OsString], command: Subcommand) -> Result<(), Error> {
     match positionals.first() {
         None => Ok(()),
         Some(extra) => Err(Error::Usage(format!(
-            "unexpected argument '{}' for {command} (see --help)",
-            redact::echo(extra.as_encoded_bytes(), 100)
+            "unexpected argument '{}' for {} (see --help)",
+            redact::echo(extra.as_encoded_bytes(), 100),
+            command.name()
         ))),
     }
 }
 
-fn usage(err: lexopt::Error) -> Error {
+fn lexopt_error(err: lexopt::Error) -> Error {
     Error::Usage(format!("{} (see --help)", redact::echo(err.to_string().as_bytes(), 200)))
 }
 
@@ -779,6 +951,73 @@ mod tests {
     }
 
     const BASE: [&str; 4] = ["--oidc-endpoint=https://dex.example.com/token", "--client-id", "argocd", "--no-cache"];
+
+    #[test]
+    fn the_flag_table_is_consistent_and_drives_help() {
+        let mut spellings: Vec<String> = Vec::new();
+        for flag in FLAGS {
+            assert!(flag.name.starts_with("--") && !flag.commands.is_empty() && !flag.help.is_empty(), "{flag:?}");
+            spellings.push(flag.name.into());
+            spellings.extend(flag.aliases.iter().map(|a| a.to_string()));
+            spellings.extend(flag.short.map(|c| format!("-{c}")));
+            if let Some(var) = flag.var {
+                assert!(var.starts_with("TOKENXCHANGE_") && reads(var.as_ref()), "{var}");
+            }
+            let help = usage();
+            let shown = match flag.takes {
+                Takes::Switch => flag.name.to_string(),
+                Takes::One(meta) | Takes::Many(meta) | Takes::Path(meta) => format!("{} {meta}", flag.name),
+            };
+            assert!(
+                help.contains(&format!("  {shown} "))
+                    || help.contains(&format!("  {shown}\n"))
+                    || help.contains(&format!(", {shown}")),
+                "{shown}"
+            );
+            for alias in flag.aliases {
+                let words = help.split_whitespace().collect::<Vec<_>>().join(" ");
+                assert!(words.contains(&format!("(alias {alias})")), "{alias}");
+            }
+        }
+        let count = spellings.len();
+        spellings.sort();
+        spellings.dedup();
+        assert_eq!(spellings.len(), count, "a spelling is used twice");
+        // every flag a command does not take is refused for it, naming the ones that do
+        assert_eq!(usage_error(&["clean", "--force"], &[]), "--force belongs to install, not clean (see --help)");
+        assert_eq!(
+            usage_error(&["install", "--connector-id=k", "/opt"], &[]),
+            "--connector-id belongs to get-token, inspect and setup, not install (see --help)"
+        );
+    }
+
+    #[test]
+    fn setup_reads_its_flags_and_no_variable() {
+        let env = [("TOKENXCHANGE_ISSUER", "https://env"), ("TOKENXCHANGE_CLIENT_ID", "env")];
+        match parse_with(
+            &["setup", "--issuer=https://dex", "--target", "a=https://a", "--target=b=https://b", "-o", "json"],
+            &env,
+        ) {
+            Ok(Command::Setup(options)) => assert_eq!(
+                *options,
+                setup::Options {
+                    issuer: Some("https://dex".into()),
+                    targets: vec!["a=https://a".into(), "b=https://b".into()],
+                    output: Some("json".into()),
+                    ..setup::Options::default()
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            usage_error(&["setup", "--direct", "--client-id=x", "--target=a=https://a"], &[]),
+            "setup --direct wires no Dex, so --client-id cannot go with it; remove them"
+        );
+        assert_eq!(
+            usage_error(&["--target=a=https://a", "--oidc-endpoint=https://d/token", "--client-id=a"], &[]),
+            "--target belongs to setup, not get-token (see --help)"
+        );
+    }
 
     #[test]
     fn defaults_follow_the_contract() {
@@ -979,7 +1218,7 @@ mod tests {
         assert!(matches!(parse_with(&["install", "-v", "/opt"], &[]), Ok(Command::Install { verbose: true, .. })));
         assert_eq!(
             usage_error(&["--username-claim", "sub", "--oidc-endpoint=https://d/token", "--client-id=a"], &[]),
-            "--username-claim belongs to inspect, not get-token (see --help)"
+            "--username-claim belongs to inspect and setup, not get-token (see --help)"
         );
         assert_eq!(usage_error(&["inspect", "-o", "yaml"], &[]), "invalid -o 'yaml': use text or json");
         assert_eq!(

@@ -26,11 +26,13 @@ mod inspect;
 mod install;
 mod policy;
 mod proxy;
+mod setup;
 mod stdout;
 mod time;
 mod tls;
 mod token;
 mod url;
+mod yaml;
 
 use cli::Command;
 
@@ -59,7 +61,7 @@ fn run() -> Result<String, Error> {
     let set = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
     let trust = policy::TrustEnv { ssl_cert_file: set("SSL_CERT_FILE"), ssl_cert_dir: set("SSL_CERT_DIR") };
     match cli::parse(std::env::args_os().skip(1), &env)? {
-        Command::Help => Ok(cli::USAGE.to_string()),
+        Command::Help => Ok(cli::usage()),
         Command::Version => Ok(concat!("tokenxchange ", env!("CARGO_PKG_VERSION"), "\n").into()),
         Command::Clean { cache_dir, verbose } => {
             redact::set_verbose(verbose);
@@ -68,6 +70,11 @@ fn run() -> Result<String, Error> {
         Command::Install { dir, force, verbose } => {
             redact::set_verbose(verbose);
             Ok(install::install(&dir, force)? + "\n")
+        }
+        Command::Setup(options) => {
+            // The CA files are small PEM bundles: a bounded read refuses devices and FIFOs.
+            let plan = setup::plan(*options, &|path| token::read_bounded(path, 1 << 20))?;
+            Ok(setup::render(&plan))
         }
         Command::GetToken(config) => {
             redact::set_verbose(config.verbose);

@@ -11,5 +11,6 @@ mod kubectl;
 mod network;
 mod policy;
 mod security;
+mod setup;
 mod tls;
 mod util;

@@ -12,7 +12,7 @@ fn serve_writes_its_files_and_answers() {
     let dir = TempDir::new("serve");
     let out = dir.path().join("out");
     let mut child = Command::new(env!("CARGO_BIN_EXE_testkit"))
-        .args(["serve", "--dir"])
+        .args(["serve", "--target", "alpha", "--dir"])
         .arg(&out)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -41,6 +41,16 @@ fn serve_writes_its_files_and_answers() {
     assert_eq!(discovery.status, 200);
     let version = curl(&out.join("apiserver-ca.pem"), &[&format!("{}/version", value("APISERVER_URL"))]);
     assert_eq!(version.status, 401, "the API server wants a token");
+
+    // --target alpha: an API server that takes alpha's --direct token, and no other
+    let targets = std::fs::read_to_string(out.join("targets")).expect("targets file");
+    let url = targets.strip_prefix("alpha ").and_then(|rest| rest.strip_suffix('\n')).expect("one line `alpha URL`");
+    let alpha_ca = out.join("apiserver-ca-alpha.pem");
+    let alpha = std::fs::read_to_string(out.join("token-alpha")).expect("token-alpha");
+    let bearer = |token: &str| format!("Authorization: Bearer {}", token.trim());
+    assert_eq!(curl(&alpha_ca, &["-H", &bearer(&alpha), &format!("{url}/version")]).status, 200);
+    assert_eq!(curl(&alpha_ca, &["-H", &bearer(&token), &format!("{url}/version")]).status, 401, "audience dex");
+    assert_eq!(value("SOURCE_ISSUER"), testkit::SOURCE_ISSUER);
 
     child.kill().expect("kill testkit serve");
     let output = child.wait_with_output().expect("wait for testkit serve");
