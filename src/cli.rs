@@ -18,13 +18,17 @@ use crate::error::Error;
 use crate::exchange::{Endpoint, Request};
 use crate::exec_credential::{self, ClusterSettings};
 use crate::redact;
+use crate::secret::{ClientSecret, Secret};
 use crate::tls::{PemSource, Settings as Tls};
-use crate::token::{ClientSecret, Secret};
 use crate::url::Url;
 
 const DEFAULT_TOKEN_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 const DEFAULT_SCOPES: &str = "openid,profile,federated:id";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Five minutes: a credential the target refuses (Dex's keys replaced) heals within an
+/// Argo CD retry or two, while Dex sees at most one exchange per key per five minutes
+/// (docs/usage.md, "Cache").
+const DEFAULT_CACHE_MAX_AGE: Duration = Duration::from_secs(300);
 const DEFAULT_RETRIES: u32 = 2;
 const TOKEN_TYPE_PREFIX: &str = "urn:ietf:params:oauth:token-type:";
 
@@ -52,6 +56,9 @@ pub struct Config {
     pub cluster: Option<String>,
     /// `None`: the cache is off.
     pub cache_dir: Option<PathBuf>,
+    /// A cached credential older than this is exchanged again (and served only when that
+    /// exchange fails for a transient reason).
+    pub cache_max_age: Duration,
     pub force_refresh: bool,
     pub verbose: bool,
 }
@@ -114,6 +121,8 @@ options (each also read from the variable in brackets; a flag wins over its vari
                                 $HOME/.kube/cache/tokenxchange; empty: off)
                                 [TOKENXCHANGE_CACHE_DIR]
   --no-cache                    do not read or write the cache [TOKENXCHANGE_NO_CACHE]
+  --cache-max-age DURATION      exchange again once a cached credential is this old;
+                                0s: every run (default 5m) [TOKENXCHANGE_CACHE_MAX_AGE]
   --force-refresh               ignore a cached credential and replace it
                                 [TOKENXCHANGE_FORCE_REFRESH]
   --api-version V               ExecCredential apiVersion when KUBERNETES_EXEC_INFO is
@@ -208,6 +217,7 @@ struct Flags {
     retries: Option<String>,
     api_version: Option<String>,
     cache_dir: Option<PathBuf>,
+    cache_max_age: Option<String>,
     no_cache: bool,
     force_refresh: bool,
     force: bool,
@@ -269,6 +279,7 @@ pub fn parse(
             Long("api-version") => flags.api_version = Some(string(&mut parser)?),
             Long("cache-dir") => flags.cache_dir = Some(parser.value().map_err(usage)?.into()),
             Long("no-cache") => flags.no_cache = true,
+            Long("cache-max-age") => flags.cache_max_age = Some(string(&mut parser)?),
             Long("force-refresh") => flags.force_refresh = true,
             Long("force") => flags.force = true,
             Long("direct") => flags.direct = true,
@@ -461,6 +472,14 @@ fn resolve(flags: Flags, layers: &Layers<'_>, info: exec_credential::ExecInfo) -
     } else {
         cache_dir_from(flags.cache_dir.clone(), layers.env)
     };
+    let cache_max_age = match layers.one(None, flags.cache_max_age.clone(), "TOKENXCHANGE_CACHE_MAX_AGE")? {
+        Some(text) => parse_span(&text)
+            .and_then(|age| if age > Duration::from_secs(86_400) { Err("must be at most 24h".into()) } else { Ok(age) })
+            .map_err(|why| {
+                Error::Usage(format!("invalid --cache-max-age '{}': {why}", redact::echo(text.as_bytes(), 50)))
+            })?,
+        None => DEFAULT_CACHE_MAX_AGE,
+    };
     let force_refresh = layers.switch(flags.force_refresh, "TOKENXCHANGE_FORCE_REFRESH")?;
     let verbose = layers.switch(flags.verbose, "TOKENXCHANGE_VERBOSE")?;
     let exchange = if direct { None } else { Some(exchange(flags, layers)?) };
@@ -471,6 +490,7 @@ fn resolve(flags: Flags, layers: &Layers<'_>, info: exec_credential::ExecInfo) -
         api_version,
         cluster: info.cluster_json,
         cache_dir,
+        cache_max_age,
         force_refresh,
         verbose,
     })
@@ -664,10 +684,16 @@ fn token_type(text: &str, flag: &str) -> Result<String, Error> {
     }
 }
 
-/// `500ms`, `15s`, `2m`, `1h`, `1m30s`, or a bare number of seconds.
+/// `500ms`, `15s`, `2m`, `1h`, `1m30s`, or a bare number of seconds; more than zero and
+/// at most an hour.
 fn parse_duration(text: &str) -> Result<Duration, String> {
+    checked_positive(parse_span(text)?)
+}
+
+/// [`parse_duration`]'s syntax, zero included, without bounds.
+fn parse_span(text: &str) -> Result<Duration, String> {
     if let Ok(secs) = text.parse::<u64>() {
-        return checked_positive(Duration::from_secs(secs));
+        return Ok(Duration::from_secs(secs));
     }
     let mut total = Duration::ZERO;
     let mut rest = text;
@@ -694,7 +720,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         let part = number.checked_mul(millis).ok_or_else(|| "number too large".to_string())?;
         total = total.checked_add(Duration::from_millis(part)).ok_or_else(|| "number too large".to_string())?;
     }
-    checked_positive(total)
+    Ok(total)
 }
 
 fn checked_positive(duration: Duration) -> Result<Duration, String> {

@@ -103,6 +103,12 @@ impl Error {
         }
     }
 
+    /// The exit-5 class: the identity provider could not be reached or answered 5xx, 429
+    /// or 408; nothing it said refuses the request.
+    pub fn is_transient(&self) -> bool {
+        self.exit_code() == EXIT_TRANSIENT
+    }
+
     /// Whether another attempt may succeed (connection trouble, 5xx, 429).
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::Unavailable { .. } | Error::Network { .. })

@@ -18,9 +18,9 @@ use crate::form;
 use crate::http;
 use crate::proxy;
 use crate::redact;
+use crate::secret::Secret;
 use crate::time::rfc3339;
 use crate::tls;
-use crate::token::Secret;
 use crate::url::Url;
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";

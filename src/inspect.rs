@@ -15,9 +15,9 @@ use crate::error::Error;
 use crate::exchange::{self, Endpoint, Trace};
 use crate::get_token::{direct, unix_now};
 use crate::redact;
+use crate::secret;
 use crate::time::{rfc3339, span};
 use crate::tls;
-use crate::token;
 
 /// A subject token this close to its expiry is worth a warning.
 const EXPIRY_WARNING: i64 = 5 * 60;
@@ -76,7 +76,7 @@ fn fill(report: &mut Report, config: &Config, inspect: &Inspect, started: Instan
     report.failed_step = Some("subject");
     let mut subject = Section::default();
     subject.text("file", &config.token_file.to_string_lossy());
-    let token = token::read_subject(&config.token_file);
+    let token = secret::read_subject(&config.token_file);
     let token = match token {
         Ok(token) => token,
         Err(err) => {

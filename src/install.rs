@@ -28,7 +28,7 @@ pub fn install(dir: &Path, force: bool) -> Result<String, Error> {
     let target = dir.join(NAME);
     // Bounded, without blocking, regular files only: a FIFO or /dev/zero planted at the
     // target cannot hang an init container.
-    match crate::token::read_bounded(&target, MAX_BINARY) {
+    match crate::fs::read_bounded(&target, MAX_BINARY) {
         Ok(existing) if existing == binary => {
             ensure_executable(&target)?;
             return Ok(format!("{} is already installed (unchanged)", target.display()));

@@ -18,15 +18,16 @@ mod error;
 mod exchange;
 mod exec_credential;
 mod form;
+mod fs;
 mod get_token;
 mod http;
 mod inspect;
 mod install;
 mod proxy;
+mod secret;
 mod stdout;
 mod time;
 mod tls;
-mod token;
 mod url;
 
 use cli::Command;

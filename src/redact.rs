@@ -6,7 +6,7 @@
 //! token, the Basic credential, key data) in every form a server may echo them in: raw,
 //! percent- and form-encoded, and base64 (standard and URL-safe, at any offset inside a
 //! longer base64 text); and both escape control characters, so that a message stays one
-//! line and cannot move the terminal. Secrets are registered by `token::Secret::new`, so
+//! line and cannot move the terminal. Secrets are registered by `secret::Secret::new`, so
 //! no caller has to remember to pass them; the encoded forms are only computed when text
 //! is actually echoed.
 
@@ -118,7 +118,7 @@ fn forms(secret: &str) -> Vec<String> {
     for keep in [b"-._~", b"-._*"] {
         for plus in [true, false] {
             for upper in [true, false] {
-                out.push(percent(secret, keep, plus, upper));
+                out.push(crate::form::Percent::new(keep, plus, upper).encode(secret));
             }
         }
     }
@@ -170,25 +170,6 @@ fn push_unicode(out: &mut String, c: char, upper: bool) {
     }
 }
 
-/// Percent-encoding that leaves ASCII letters, digits and `keep` as they are; `plus`
-/// writes a space as `+`, `upper` chooses the hex case.
-fn percent(text: &str, keep: &[u8], plus: bool, upper: bool) -> String {
-    let hex: &[u8; 16] = if upper { b"0123456789ABCDEF" } else { b"0123456789abcdef" };
-    let mut out = String::with_capacity(text.len() * 3);
-    for &byte in text.as_bytes() {
-        if byte.is_ascii_alphanumeric() || keep.contains(&byte) {
-            out.push(byte as char);
-        } else if byte == b' ' && plus {
-            out.push('+');
-        } else {
-            out.push('%');
-            out.push(hex[usize::from(byte >> 4)] as char);
-            out.push(hex[usize::from(byte & 15)] as char);
-        }
-    }
-    out
-}
-
 /// The base64 characters that depend on `bytes` alone, for each of the three offsets the
 /// bytes can have inside a longer encoded text (as a secret has inside a Basic
 /// credential), in the standard and the URL-safe alphabet.
@@ -233,7 +214,7 @@ mod tests {
             let samples = [
                 format!("{prefix}{secret}"),
                 crate::form::escape(secret),
-                percent(secret, b"-._~", false, false),
+                crate::form::Percent::new(b"-._~", false, false).encode(secret),
                 STANDARD.encode(format!("{prefix}{secret}")),
                 URL_SAFE.encode(format!("{prefix}{secret}")),
                 basic.clone(),

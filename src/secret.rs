@@ -1,18 +1,15 @@
-//! Secrets and the files they come from: the subject token, the client secret.
+//! [`Secret`], the only type that holds a token or a client secret, and where the two
+//! secrets read from files come from (the subject token, the client secret file).
 //!
-//! [`Secret`] is the only type that holds a token or a client secret. It has no
-//! `Display`, and its `Debug` prints a short SHA-256 fingerprint, so a secret cannot end up
-//! in a message by accident. Files are read on every run (the kubelet rotates the token).
+//! A `Secret` has no `Display`, and its `Debug` prints a short SHA-256 fingerprint, so a
+//! secret cannot end up in a message by accident. The files are read on every run (the
+//! kubelet rotates the token), through `fs::read_bounded`.
 
-use std::ffi::{CStr, CString};
 use std::fmt;
-use std::fs::{File, Metadata};
-use std::io::{self, Read};
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::error::Error;
+use crate::fs::read_bounded;
 use crate::redact;
 
 #[derive(Clone, PartialEq, Eq)]
@@ -79,72 +76,9 @@ fn read_client_secret(path: &Path) -> Result<Secret, Error> {
 /// Token and secret files larger than this are not what they claim to be.
 const MAX_SECRET_FILE: u64 = 64 * 1024;
 
-/// Reads a regular file of at most `max` bytes. The file is opened once, without
-/// blocking (a FIFO opens at once), and checked on that descriptor: devices, FIFOs and
-/// directories are refused before anything is read, so swapping the path for one of them
-/// can neither block a run past `--timeout` nor make it read forever.
-pub fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
-    let name = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::other("path holds NUL"))?;
-    let file = File::from(open_at(libc::AT_FDCWD, &name, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY, 0)?);
-    let meta = file.metadata()?;
-    read_opened(file, &meta, max)
-}
-
-/// [`read_bounded`] for a file already opened without blocking, with its `fstat`.
-pub fn read_opened(mut file: File, meta: &Metadata, max: u64) -> io::Result<Vec<u8>> {
-    if !meta.is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
-    }
-    let too_large = || io::Error::new(io::ErrorKind::InvalidInput, format!("larger than {} KiB", max / 1024));
-    if meta.len() > max {
-        return Err(too_large());
-    }
-    // Sized from the stat plus one byte: a short read of a regular file is its end, so a
-    // file read whole costs one read(2); one that grew meanwhile is read on, up to `max`.
-    let mut bytes = vec![0; meta.len() as usize + 1];
-    let mut filled = 0;
-    loop {
-        match file.read(&mut bytes[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(err),
-        }
-        if filled < bytes.len() {
-            break;
-        }
-        if filled as u64 > max {
-            return Err(too_large());
-        }
-        bytes.resize((bytes.len() * 2).min(max as usize + 1), 0);
-    }
-    bytes.truncate(filled);
-    Ok(bytes)
-}
-
-/// `openat(2)` with close-on-exec, straight through libc (musl's `open` adds an
-/// `fcntl` per file).
-pub fn open_at(dir: libc::c_int, name: &CStr, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
-    // SAFETY: `name` is a valid NUL-terminated string; the returned descriptor is owned by
-    // nothing else and is closed by the `OwnedFd`.
-    let fd = unsafe { libc::openat(dir, name.as_ptr(), flags | libc::O_CLOEXEC, libc::c_uint::from(mode)) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just returned by openat and is open.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
 /// Lowercase hex SHA-256, for fingerprints and cache keys.
 pub fn hex_sha256(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-    let mut hex = String::with_capacity(64);
-    for &byte in digest.as_ref() {
-        hex.push(char::from(HEX[usize::from(byte >> 4)]));
-        hex.push(char::from(HEX[usize::from(byte & 15)]));
-    }
-    hex
+    crate::form::hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref(), false)
 }
 
 fn read_trimmed(path: &Path) -> Result<Secret, String> {
@@ -166,10 +100,10 @@ fn read_trimmed(path: &Path) -> Result<Secret, String> {
 mod tests {
     use super::*;
 
-    fn temp_file(name: &str, content: &[u8]) -> std::path::PathBuf {
-        let path = std::env::temp_dir().join(format!("tokenxchange-token-{}-{name}", std::process::id()));
-        std::fs::write(&path, content).unwrap();
-        path
+    fn temp_file(name: &str, content: &[u8]) -> (testkit::TempDir, std::path::PathBuf) {
+        let dir = testkit::TempDir::new("secret");
+        let path = dir.write(name, content);
+        (dir, path)
     }
 
     #[test]
@@ -184,26 +118,23 @@ mod tests {
 
     #[test]
     fn subject_token_is_trimmed() {
-        let path = temp_file("trim", b"  header.payload.sig\n\n");
+        let (_dir, path) = temp_file("trim", b"  header.payload.sig\n\n");
         assert_eq!(read_subject(&path).unwrap().expose(), "header.payload.sig");
-        std::fs::remove_file(path).unwrap();
     }
 
     #[test]
     fn inner_whitespace_of_any_kind_is_refused() {
         for text in ["a b", "a\tb", "a\u{b}b", "a\u{c}b", "a\u{a0}b", "日\u{2003}本"] {
-            let path = temp_file("words", text.as_bytes());
+            let (_dir, path) = temp_file("words", text.as_bytes());
             let err = read_subject(&path).unwrap_err();
-            std::fs::remove_file(path).unwrap();
             assert!(err.to_string().contains("more than one word"), "{text:?}: {err}");
         }
     }
 
     #[test]
     fn empty_and_missing_subject_tokens_are_exit_3() {
-        let path = temp_file("empty", b" \n");
+        let (_dir, path) = temp_file("empty", b" \n");
         let err = read_subject(&path).unwrap_err();
-        std::fs::remove_file(path).unwrap();
         assert_eq!(err.exit_code(), 3);
         assert!(err.to_string().contains("file is empty"), "{err}");
 
@@ -216,12 +147,10 @@ mod tests {
 
     #[test]
     fn client_secret_file_is_trimmed_and_may_be_empty() {
-        let path = temp_file("secret", b"s3cr+t\n");
+        let (_dir, path) = temp_file("secret", b"s3cr+t\n");
         assert_eq!(read_client_secret(&path).unwrap().expose(), "s3cr+t");
-        std::fs::remove_file(path).unwrap();
-        let path = temp_file("secret-empty", b"");
+        let (_dir, path) = temp_file("secret-empty", b"");
         assert_eq!(read_client_secret(&path).unwrap().expose(), "");
-        std::fs::remove_file(path).unwrap();
         assert_eq!(read_client_secret(Path::new("/nonexistent")).unwrap_err().exit_code(), 2);
     }
 }
