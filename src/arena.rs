@@ -48,14 +48,14 @@ fn offset(ptr: *mut u8) -> Option<usize> {
 unsafe impl GlobalAlloc for Arena {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if layout.size() > MAX_BLOCK || layout.align() > ALIGN {
-            return unsafe { System.alloc(layout) };
+            return or_exit(unsafe { System.alloc(layout) });
         }
         let mut next = NEXT.load(Acquire);
         loop {
             let start = next.next_multiple_of(layout.align());
             let end = start + layout.size();
             if end > SIZE {
-                return unsafe { System.alloc(layout) };
+                return or_exit(unsafe { System.alloc(layout) });
             }
             match NEXT.compare_exchange_weak(next, end, AcqRel, Acquire) {
                 // SAFETY: start + size <= SIZE: inside the space.
@@ -84,7 +84,7 @@ unsafe impl GlobalAlloc for Arena {
                 return ptr;
             }
             Some(_) if new_size <= layout.size() => return ptr,
-            None if new_size > MAX_BLOCK => return unsafe { System.realloc(ptr, layout, new_size) },
+            None if new_size > MAX_BLOCK => return or_exit(unsafe { System.realloc(ptr, layout, new_size) }),
             _ => {}
         }
         // SAFETY: the caller guarantees new_size with this alignment is a valid layout;
@@ -98,6 +98,23 @@ unsafe impl GlobalAlloc for Arena {
             new
         }
     }
+}
+
+/// A failed allocation ends the run at once, with exit 1 and the one line every
+/// failure gets: Rust's default would abort (SIGABRT, exit 134, outside the documented
+/// codes), and whatever the allocation was for cannot go on. Nothing here allocates; the
+/// line holds no secret, and stdout has not been written (it is written last).
+fn or_exit(block: *mut u8) -> *mut u8 {
+    if block.is_null() {
+        let parts: [&str; 3] = ["tokenxchange: error: ", crate::error::OUT_OF_MEMORY, "\n"];
+        let iov = parts.map(|part| libc::iovec { iov_base: part.as_ptr() as *mut _, iov_len: part.len() });
+        // SAFETY: one writev(2) of static buffers, then _exit(2), which never returns.
+        unsafe {
+            libc::writev(2, iov.as_ptr(), 3);
+            libc::_exit(1);
+        }
+    }
+    block
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use crate::url::Url;
 
 const DEFAULT_TOKEN_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 const DEFAULT_SCOPES: &str = "openid,profile,federated:id";
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Five minutes: a credential the target refuses (Dex's keys replaced) heals within an
 /// Argo CD retry or two, while Dex sees at most one exchange per key per five minutes
 /// (docs/usage.md, "Cache").

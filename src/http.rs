@@ -66,9 +66,11 @@ impl Client {
     }
 }
 
-/// Builds a client: TLS as configured (see `tls`), and the proxy the caller chose
-/// (`http://[user:pass@]host:port`, see `proxy`); environment proxies are not read here.
-pub fn client(tls: &tls::Client, proxy: Option<&str>) -> Result<Client, Error> {
+/// Builds a client for `url`: TLS as configured (see `tls`), and the proxy the caller
+/// chose (`http://[user:pass@]host:port`, see `proxy`); environment proxies are not read
+/// here. For a plain `http://` URL to this machine, every address the host name resolves
+/// to must be a loopback address, or nothing is sent.
+pub fn client(tls: &tls::Client, proxy: Option<&str>, url: &Url) -> Result<Client, Error> {
     let proxy = match proxy {
         Some(url) => Some((
             ureq::Proxy::new(url)
@@ -95,7 +97,11 @@ pub fn client(tls: &tls::Client, proxy: Option<&str>) -> Result<Client, Error> {
             .chain(TcpConnector::default())
             .chain(TlsConnector { config: tls.config.clone(), version: tls_version.clone() });
     Ok(Client {
-        agent: ureq::Agent::with_parts(config, connector, LiteralFirst(DefaultResolver::default())),
+        agent: ureq::Agent::with_parts(
+            config,
+            connector,
+            LiteralFirst { inner: DefaultResolver::default(), loopback_only: url.transport() == crate::url::Transport::LoopbackHttp },
+        ),
         proxy: proxy.map(|(_, masked)| masked),
         given_ca: tls.given_ca,
         tls_version,
@@ -103,9 +109,26 @@ pub fn client(tls: &tls::Client, proxy: Option<&str>) -> Result<Client, Error> {
 }
 
 /// Takes an IP address in the URL as it is; hands host names to ureq's resolver, which
-/// looks them up on a thread of its own so that `--timeout` bounds the lookup.
+/// looks them up on a thread of its own so that `--timeout` bounds the lookup. With
+/// `loopback_only`, an answer holding any address off loopback is refused before a
+/// connection is made (an `/etc/hosts` that maps `localhost` elsewhere).
 #[derive(Debug)]
-struct LiteralFirst(DefaultResolver);
+struct LiteralFirst {
+    inner: DefaultResolver,
+    loopback_only: bool,
+}
+
+/// A plain `http://` host name that resolved to an address off loopback.
+#[derive(Debug)]
+struct NotLoopback(std::net::IpAddr);
+
+impl fmt::Display for NotLoopback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} is not a loopback address", self.0)
+    }
+}
+
+impl std::error::Error for NotLoopback {}
 
 impl Resolver for LiteralFirst {
     fn resolve(
@@ -121,14 +144,20 @@ impl Resolver for LiteralFirst {
             Some("http") => Some(80),
             _ => None,
         });
-        match (host.parse::<std::net::IpAddr>(), port) {
+        let addrs = match (host.parse::<std::net::IpAddr>(), port) {
             (Ok(ip), Some(port)) => {
-                let mut addrs = self.0.empty();
+                let mut addrs = self.inner.empty();
                 addrs.push(std::net::SocketAddr::new(ip, port));
-                Ok(addrs)
+                addrs
             }
-            _ => self.0.resolve(uri, config, timeout),
+            _ => self.inner.resolve(uri, config, timeout)?,
+        };
+        if self.loopback_only
+            && let Some(off) = addrs.iter().find(|addr| !addr.ip().to_canonical().is_loopback())
+        {
+            return Err(ureq::Error::Io(io::Error::other(NotLoopback(off.ip()))));
         }
+        Ok(addrs)
     }
 }
 
@@ -212,10 +241,22 @@ fn failure(client: &Client, url: &Url, err: ureq::Error) -> Error {
             proxy: client.proxy.clone().unwrap_or_default(),
             reason: format!("the proxy refused the CONNECT tunnel: {}", redact::echo(why.as_bytes(), 200)),
         },
-        ureq::Error::Io(err) => match err.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
-            Some(tls) => Error::Tls { url: url.to_string(), failure: tls::describe(tls, client.given_ca) },
-            None => network(io_failure(&err)),
-        },
+        ureq::Error::Io(err) => {
+            if let Some(NotLoopback(ip)) = err.get_ref().and_then(|inner| inner.downcast_ref::<NotLoopback>()) {
+                return Error::Usage(format!(
+                    "refusing {}: {} resolves to {ip}, which is not a loopback address; plain http:// goes only to 127.0.0.0/8 and ::1 (use https://)",
+                    redact::echo(url.as_str().as_bytes(), 200),
+                    redact::echo(url.host().as_bytes(), 100)
+                ));
+            }
+            if let Some(exhausted) = crate::error::exhausted(&err) {
+                return exhausted;
+            }
+            match err.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+                Some(tls) => Error::Tls { url: url.to_string(), failure: tls::describe(tls, client.given_ca) },
+                None => network(io_failure(&err)),
+            }
+        }
         ureq::Error::Protocol(err) => network(NetFailure::Malformed(redact::echo(err.to_string().as_bytes(), 200))),
         other => network(NetFailure::Other(redact::echo(other.to_string().as_bytes(), 200))),
     }

@@ -37,7 +37,8 @@ static ALLOCATOR: arena::Arena = arena::Arena;
 use error::Error;
 
 fn main() -> ExitCode {
-    match stdout::check().and_then(|()| run()).and_then(|text| stdout::write(&text)) {
+    let started = Instant::now();
+    match stdout::check().and_then(|()| run(started)).and_then(|(text, deadline)| stdout::write(&text, deadline)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("tokenxchange: error: {}", redact::line(&err.to_string()));
@@ -46,33 +47,35 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the command; returns what goes to stdout.
-fn run() -> Result<String, Error> {
-    let started = Instant::now();
+/// Runs the command; returns what goes to stdout, and by when it must be written (the end
+/// of `--timeout`, or of the default one for commands without it).
+fn run(started: Instant) -> Result<(String, Instant), Error> {
     // The environment is read once: a getenv scans all of it, and an Argo CD pod has
     // hundreds of service variables.
     let vars: Vec<_> = std::env::vars_os().filter(|(name, _)| cli::reads(name)).collect();
     let env = |name: &str| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let default_deadline = started + cli::DEFAULT_TIMEOUT;
     match cli::parse(std::env::args_os().skip(1), &env)? {
-        Command::Help => Ok(cli::USAGE.to_string()),
-        Command::Version => Ok(concat!("tokenxchange ", env!("CARGO_PKG_VERSION"), "\n").into()),
+        Command::Help => Ok((cli::USAGE.to_string(), default_deadline)),
+        Command::Version => Ok((concat!("tokenxchange ", env!("CARGO_PKG_VERSION"), "\n").into(), default_deadline)),
         Command::Clean { cache_dir, verbose } => {
             redact::set_verbose(verbose);
-            Ok(cache::clean(&cache_dir)?.iter().map(|path| format!("removed {}\n", path.display())).collect())
+            let removed = cache::clean(&cache_dir)?;
+            Ok((removed.iter().map(|path| format!("removed {}\n", redact::path(path))).collect(), default_deadline))
         }
         Command::Install { dir, force, verbose } => {
             redact::set_verbose(verbose);
-            Ok(install::install(&dir, force)? + "\n")
+            Ok((install::install(&dir, force)? + "\n", default_deadline))
         }
         Command::GetToken(config) => {
             redact::set_verbose(config.verbose);
-            get_token::run(&config, started)
+            Ok((get_token::run(&config, started)?, started + config.timeout))
         }
         Command::Inspect(config, options) => {
             redact::set_verbose(config.verbose);
             let (report, outcome) = inspect::run(&config, &options, started);
-            stdout::write(&report)?;
-            outcome.map(|()| String::new())
+            stdout::write(&report, started + config.timeout)?;
+            outcome.map(|()| (String::new(), started + config.timeout))
         }
     }
 }

@@ -82,6 +82,16 @@ pub fn line(text: &str) -> String {
     out
 }
 
+/// A path for a line on stdout (`install`, `clean`): control characters escaped as in
+/// messages, so a name cannot move the terminal; not redacted (paths are not secrets).
+pub fn path(path: &std::path::Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        push_escaped(&mut out, c);
+    }
+    out
+}
+
 fn push_escaped(out: &mut String, c: char) {
     if c.is_control() {
         out.extend(c.escape_default());
@@ -90,7 +100,10 @@ fn push_escaped(out: &mut String, c: char) {
     }
 }
 
-/// `text` with every known form of every registered secret replaced by `[redacted]`.
+/// `text` with every known form of every registered secret replaced by `[redacted]`,
+/// then every run of [`RUN`] or more bytes of a secret (any casing), found in the text as
+/// it stands, decoded (HTML entities, `\uXXXX`, `%XX`, repeatedly), as hex, or with line
+/// breaks taken out of base64.
 fn blank(text: &str) -> String {
     let secrets = SECRETS.lock().unwrap_or_else(PoisonError::into_inner).clone();
     if secrets.is_empty() {
@@ -101,12 +114,197 @@ fn blank(text: &str) -> String {
     forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
     forms.dedup();
     let mut text = text.to_owned();
-    for form in forms {
-        if text.contains(&form) {
-            text = text.replace(&form, BLANK);
+    for form in &forms {
+        if text.contains(form.as_str()) {
+            text = text.replace(form.as_str(), BLANK);
         }
     }
-    text
+    let mut ranges = Vec::new();
+    for view in [decoded(&text), hex_view(&text, 0), hex_view(&text, 1)] {
+        ranges.extend(runs(&view, &secrets));
+    }
+    // Base64 wrapped across lines: the forms, in the text without its line breaks.
+    let unwrapped = View(
+        text.bytes().enumerate().filter(|(_, b)| !b.is_ascii_whitespace()).map(|(i, b)| (b, i, i + 1)).collect(),
+    );
+    let bytes: Vec<u8> = unwrapped.0.iter().map(|(b, _, _)| *b).collect();
+    for form in forms.iter().filter(|form| form.len() >= MIN_FRAGMENT) {
+        let mut from = 0;
+        while let Some(at) = find(&bytes[from..], form.as_bytes()) {
+            let (start, end) = (from + at, from + at + form.len());
+            ranges.push((unwrapped.0[start].1, unwrapped.0[end - 1].2));
+            from = end;
+        }
+    }
+    replace_ranges(&text, ranges)
+}
+
+/// Runs of a secret at least this long are blanked wherever they appear, in any casing.
+const RUN: usize = 16;
+
+/// Bytes of a view of the text, each with the range of the original text it came from.
+struct View(Vec<(u8, usize, usize)>);
+
+/// The text with HTML entities (`&lt;`, `&#60;`, `&#x3c;`), JSON escapes (`\uXXXX`,
+/// surrogate pairs too) and percent-escapes decoded, repeatedly (a value encoded twice).
+fn decoded(text: &str) -> View {
+    let mut view = View(text.bytes().enumerate().map(|(i, b)| (b, i, i + 1)).collect());
+    for _ in 0..3 {
+        let next = decode_once(&view);
+        if next.0.len() == view.0.len() {
+            break;
+        }
+        view = next;
+    }
+    view
+}
+
+fn decode_once(view: &View) -> View {
+    let bytes: Vec<u8> = view.0.iter().map(|(b, _, _)| *b).collect();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let (decoded, used) = escape_at(&bytes[i..]).unwrap_or_else(|| (vec![bytes[i]], 1));
+        let (start, end) = (view.0[i].1, view.0[i + used - 1].2);
+        out.extend(decoded.into_iter().map(|b| (b, start, end)));
+        i += used;
+    }
+    View(out)
+}
+
+/// The bytes an escape at the start of `bytes` stands for, and its length.
+fn escape_at(bytes: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let hex = |digits: &[u8]| u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok();
+    let utf8 = |code: u32| char::from_u32(code).map(|c| c.to_string().into_bytes());
+    match bytes.first()? {
+        b'%' if bytes.len() >= 3 && bytes[1..3].iter().all(u8::is_ascii_hexdigit) => {
+            Some((vec![u8::try_from(hex(&bytes[1..3])?).ok()?], 3))
+        }
+        b'\\' if bytes.get(1) == Some(&b'u') && bytes.len() >= 6 => {
+            let unit = hex(&bytes[2..6])?;
+            if (0xd800..0xdc00).contains(&unit) && bytes.len() >= 12 && bytes[6..8] == *b"\\u" {
+                let low = hex(&bytes[8..12])?;
+                return Some((utf8(0x10000 + ((unit - 0xd800) << 10) + (low.checked_sub(0xdc00)?))?, 12));
+            }
+            Some((utf8(unit)?, 6))
+        }
+        b'&' => {
+            let end = bytes.iter().take(10).position(|b| *b == b';')?;
+            let name = std::str::from_utf8(&bytes[1..end]).ok()?;
+            let code = match name {
+                "lt" => u32::from(b'<'),
+                "gt" => u32::from(b'>'),
+                "amp" => u32::from(b'&'),
+                "quot" => u32::from(b'"'),
+                "apos" => u32::from(b'\''),
+                _ => match name.strip_prefix('#')? {
+                    hex_code if hex_code.starts_with(['x', 'X']) => hex(&hex_code.as_bytes()[1..])?,
+                    decimal => decimal.parse().ok()?,
+                },
+            };
+            Some((utf8(code)?, end + 1))
+        }
+        _ => None,
+    }
+}
+
+/// Runs of hex digits, decoded two by two from `parity`.
+fn hex_view(text: &str, parity: usize) -> View {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let run = bytes[i..].iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        if run == 0 {
+            i += 1;
+            continue;
+        }
+        let mut at = i + parity;
+        while at + 2 <= i + run {
+            let digits = std::str::from_utf8(&bytes[at..at + 2]).unwrap_or("00");
+            out.push((u8::from_str_radix(digits, 16).unwrap_or(0), at, at + 2));
+            at += 2;
+        }
+        // A gap between runs, so that no window spans two of them.
+        out.push((0, i + run, i + run));
+        i += run;
+    }
+    View(out)
+}
+
+/// The ranges of the original text where `view` holds a secret's run: any [`RUN`] bytes
+/// in a row of a secret (a shorter secret whole), ASCII case ignored, a space and a `+`
+/// alike.
+fn runs(view: &View, secrets: &[String]) -> Vec<(usize, usize)> {
+    // Case folded, and a space taken as `+` (form encoding writes one as the other).
+    let fold = |b: u8| if b == b' ' { b'+' } else { b.to_ascii_lowercase() };
+    let lower: Vec<u8> = view.0.iter().map(|(b, _, _)| fold(*b)).collect();
+    let mut ranges = Vec::new();
+    let mut windows = std::collections::HashSet::new();
+    for secret in secrets {
+        let secret: Vec<u8> = secret.bytes().map(fold).collect();
+        if secret.len() < RUN {
+            let mut from = 0;
+            while let Some(at) = find(&lower[from..], &secret) {
+                let (start, end) = (from + at, from + at + secret.len());
+                ranges.push((view.0[start].1, view.0[end - 1].2));
+                from = end;
+            }
+        } else {
+            windows.extend(secret.windows(RUN).map(|w| u128::from_le_bytes(w.try_into().unwrap_or([0; RUN]))));
+        }
+    }
+    if !windows.is_empty() {
+        for (start, window) in lower.windows(RUN).enumerate() {
+            if windows.contains(&u128::from_le_bytes(window.try_into().unwrap_or([0; RUN]))) {
+                ranges.push((view.0[start].1, view.0[start + RUN - 1].2));
+            }
+        }
+    }
+    ranges
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || needle.len() > haystack.len() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|window| window == needle)
+}
+
+/// `text` with each of `ranges` (merged where they overlap or touch, widened to whole
+/// characters) replaced by [`BLANK`].
+fn replace_ranges(text: &str, mut ranges: Vec<(usize, usize)>) -> String {
+    if ranges.is_empty() {
+        return text.to_owned();
+    }
+    ranges.sort_unstable();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < ranges.len() {
+        let (mut start, mut end) = ranges[i];
+        while i + 1 < ranges.len() && ranges[i + 1].0 <= end {
+            end = end.max(ranges[i + 1].1);
+            i += 1;
+        }
+        i += 1;
+        start = start.max(copied);
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        start = start.max(copied);
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        if end <= start {
+            continue;
+        }
+        out.push_str(&text[copied..start]);
+        out.push_str(BLANK);
+        copied = end;
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// The forms in which `secret` may come back: raw; percent-encoded with either common set
@@ -242,6 +440,45 @@ mod tests {
             let echoed = echo(format!(r#"{{"client_secret": "{escaped}"}}"#).as_bytes(), 1000);
             assert_eq!(echoed, r#"{"client_secret": "[redacted]"}"#, "{escaped}");
         }
+    }
+
+    /// The forms a server echoed that the exact forms above miss, each blanked.
+    #[test]
+    fn blanks_runs_of_a_secret_in_any_case_and_decoding() {
+        let secret = "Run<16>&more s3cr+t/=%:xyz-0123456789";
+        register(secret);
+        let every_char_u: String = secret.chars().map(|c| format!("\\u{:04x}", u32::from(c))).collect();
+        let html = secret.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let numeric: String = secret.chars().map(|c| format!("&#{};", u32::from(c))).collect();
+        let twice = crate::form::FORM.encode(&crate::form::FORM.encode(secret));
+        let wrapped: String = {
+            let b64 = STANDARD.encode(secret);
+            let (a, b) = b64.split_at(20);
+            format!("{a}\n{b}")
+        };
+        for (what, echoed) in [
+            ("html entities", html),
+            ("numeric entities", numeric),
+            ("\\u per char", every_char_u),
+            ("upper case", secret.to_uppercase()),
+            ("lower case", secret.to_lowercase()),
+            ("hex", crate::form::hex(secret.as_bytes(), false)),
+            ("HEX", crate::form::hex(secret.as_bytes(), true)),
+            ("percent twice", twice),
+            ("base64 across lines", wrapped),
+            ("16-char prefix", secret[..16].to_string()),
+            ("16-char middle, upper", secret[10..26].to_uppercase()),
+        ] {
+            let out = echo(format!("said: {echoed}.").as_bytes(), 10_000);
+            assert!(out.starts_with("said: [redacted]"), "{what}: {out}");
+            let echoed: Vec<char> = echoed.chars().filter(|c| *c != '\n').collect();
+            for window in echoed.windows(8) {
+                let window: String = window.iter().collect();
+                assert!(!out.contains(&window), "{what}: {window} left in {out}");
+            }
+        }
+        // 15 characters of it are not a run: ordinary text stays.
+        assert_eq!(echo(secret[..15].as_bytes(), 100), secret[..15]);
     }
 
     #[test]

@@ -60,15 +60,15 @@ impl ClientSecret {
 
 /// Reads the subject token, trimming surrounding whitespace (a trailing newline is usual).
 pub fn read_subject(path: &Path) -> Result<Secret, Error> {
-    let token = read_trimmed(path).map_err(|reason| Error::SubjectToken { path: path.into(), reason })?;
-    Ok(token)
+    read_trimmed(path)
 }
 
 /// Reads a client secret file, trimming surrounding whitespace. An empty file is an empty
 /// secret (a Dex public client).
 fn read_client_secret(path: &Path) -> Result<Secret, Error> {
     let bad = |reason: String| Error::ConfigFile { what: "client secret file", path: path.into(), reason };
-    let bytes = read_bounded(path, MAX_SECRET_FILE).map_err(|err| bad(err.to_string()))?;
+    let bytes = read_bounded(path, MAX_SECRET_FILE)
+        .map_err(|err| crate::error::exhausted(&err).unwrap_or_else(|| bad(err.to_string())))?;
     let text = String::from_utf8(bytes).map_err(|_| bad("file is not UTF-8 text".into()))?;
     Ok(Secret::new(text.trim()))
 }
@@ -81,17 +81,19 @@ pub fn hex_sha256(bytes: &[u8]) -> String {
     crate::form::hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref(), false)
 }
 
-fn read_trimmed(path: &Path) -> Result<Secret, String> {
-    let bytes = read_bounded(path, MAX_SECRET_FILE).map_err(|err| err.to_string())?;
-    let text = String::from_utf8(bytes).map_err(|_| "file is not UTF-8 text".to_string())?;
+fn read_trimmed(path: &Path) -> Result<Secret, Error> {
+    let bad = |reason: String| Error::SubjectToken { path: path.into(), reason };
+    let bytes = read_bounded(path, MAX_SECRET_FILE)
+        .map_err(|err| crate::error::exhausted(&err).unwrap_or_else(|| bad(err.to_string())))?;
+    let text = String::from_utf8(bytes).map_err(|_| bad("file is not UTF-8 text".into()))?;
     let token = text.trim();
     if token.is_empty() {
-        return Err("file is empty".into());
+        return Err(bad("file is empty".into()));
     }
     // Bytes first: a JWT is ASCII, and a byte test is a tenth of the cost per character.
     let ascii_space = |b: &u8| matches!(b, b' ' | b'\t'..=b'\r');
     if token.as_bytes().iter().any(ascii_space) || (!token.is_ascii() && token.chars().any(char::is_whitespace)) {
-        return Err("file holds more than one word; expected a single token".into());
+        return Err(bad("file holds more than one word; expected a single token".into()));
     }
     Ok(Secret::new(token))
 }

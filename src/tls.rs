@@ -290,7 +290,8 @@ fn decode_data(data: &str, flag: &str) -> Result<Vec<u8>, Error> {
 }
 
 fn read_config_file(what: &'static str, path: &Path) -> Result<Vec<u8>, Error> {
-    read_bounded(path, MAX_PEM_FILE).map_err(|err| config_file(what, path, &err.to_string()))
+    read_bounded(path, MAX_PEM_FILE)
+        .map_err(|err| crate::error::exhausted(&err).unwrap_or_else(|| config_file(what, path, &err.to_string())))
 }
 
 fn config_file(what: &'static str, path: &Path, reason: &str) -> Error {
