@@ -100,7 +100,10 @@ pub fn client(tls: &tls::Client, proxy: Option<&str>, url: &Url) -> Result<Clien
         agent: ureq::Agent::with_parts(
             config,
             connector,
-            LiteralFirst { inner: DefaultResolver::default(), loopback_only: url.transport() == crate::url::Transport::LoopbackHttp },
+            LiteralFirst {
+                inner: DefaultResolver::default(),
+                loopback_only: url.transport() == crate::url::Transport::LoopbackHttp,
+            },
         ),
         proxy: proxy.map(|(_, masked)| masked),
         given_ca: tls.given_ca,

@@ -34,8 +34,8 @@ pub fn install(dir: &Path, force: bool) -> Result<String, Error> {
         crate::error::exhausted(&err).unwrap_or_else(|| Error::Runtime(format!("{what}: {err}")))
     };
     let source = running_binary()?;
-    let binary =
-        fs::read(&source).map_err(|err| runtime(format!("cannot read the running binary {}", source.display()), err))?;
+    let binary = fs::read(&source)
+        .map_err(|err| runtime(format!("cannot read the running binary {}", source.display()), err))?;
     let target = dir.join(NAME);
     // Opened in `dir` without following a symlink, bounded, without blocking, regular
     // files only: a FIFO or /dev/zero planted at the target cannot hang an init

@@ -124,9 +124,8 @@ fn blank(text: &str) -> String {
         ranges.extend(runs(&view, &secrets));
     }
     // Base64 wrapped across lines: the forms, in the text without its line breaks.
-    let unwrapped = View(
-        text.bytes().enumerate().filter(|(_, b)| !b.is_ascii_whitespace()).map(|(i, b)| (b, i, i + 1)).collect(),
-    );
+    let unwrapped =
+        View(text.bytes().enumerate().filter(|(_, b)| !b.is_ascii_whitespace()).map(|(i, b)| (b, i, i + 1)).collect());
     let bytes: Vec<u8> = unwrapped.0.iter().map(|(b, _, _)| *b).collect();
     for form in forms.iter().filter(|form| form.len() >= MIN_FRAGMENT) {
         let mut from = 0;

@@ -4,6 +4,7 @@
 mod cache;
 mod direct;
 mod exchange;
+mod hostile;
 mod inspect;
 mod install;
 mod kubectl;
