@@ -141,4 +141,61 @@ mod tests {
             }
         }
     }
+
+    /// Threads racing for the arena each get disjoint blocks: every block keeps the
+    /// pattern its thread wrote while the others write theirs.
+    #[test]
+    fn threads_never_share_a_block() {
+        let threads: Vec<_> = (0..8u8)
+            .map(|n| {
+                std::thread::spawn(move || {
+                    let arena = Arena;
+                    let mut blocks = Vec::new();
+                    for i in 0..200usize {
+                        let layout = Layout::from_size_align(1 + (i * 37 + usize::from(n)) % 3000, 8).unwrap();
+                        unsafe {
+                            let block = arena.alloc(layout);
+                            std::ptr::write_bytes(block, n, layout.size());
+                            blocks.push((block, layout));
+                        }
+                    }
+                    for (block, layout) in blocks.into_iter().rev() {
+                        unsafe {
+                            assert!(std::slice::from_raw_parts(block, layout.size()).iter().all(|b| *b == n));
+                            arena.dealloc(block, layout);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+    }
+
+    /// Once the arena is full, blocks come from the system allocator and work the same.
+    #[test]
+    fn a_full_arena_falls_back_to_the_system() {
+        let arena = Arena;
+        let layout = Layout::from_size_align(MAX_BLOCK, 8).unwrap();
+        let mut blocks = Vec::new();
+        unsafe {
+            loop {
+                let block = arena.alloc(layout);
+                assert!(!block.is_null());
+                std::ptr::write_bytes(block, 0x5a, layout.size());
+                blocks.push(block);
+                if offset(block).is_none() {
+                    break;
+                }
+                assert!(blocks.len() <= SIZE / MAX_BLOCK + 1, "the arena holds at most its size");
+            }
+            let grown = arena.realloc(blocks.pop().unwrap(), layout, 2 * MAX_BLOCK);
+            assert!(std::slice::from_raw_parts(grown, MAX_BLOCK).iter().all(|b| *b == 0x5a));
+            arena.dealloc(grown, Layout::from_size_align(2 * MAX_BLOCK, 8).unwrap());
+            for block in blocks.into_iter().rev() {
+                arena.dealloc(block, layout);
+            }
+        }
+    }
 }
