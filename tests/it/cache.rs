@@ -122,7 +122,7 @@ fn corrupt_and_truncated_entries_are_replaced() {
         String::new(),
         "\u{0}\u{1}garbage".to_string(),
         text.replacen("\"token\":\"ey", "\"token\":\"xy", 1),
-        text.replace("\"version\":2", "\"version\":99"),
+        text.replace("\"version\":3", "\"version\":99"),
     ];
     let mut requests = 1;
     for bad in damaged {

@@ -353,3 +353,24 @@ fn install_never_touches_a_symlinks_target_and_escapes_paths() {
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(run.stdout, format!("installed {}/bin\\u{{1b}}[2J/tokenxchange\n", dir.path().display()));
 }
+
+/// §7: missing cache directories are made one by one inside their parent's descriptor
+/// after it passed the checks: a path through a stranger's directory (`$HOME/.kube`
+/// symlinked into it) is refused without making anything there.
+#[test]
+fn a_cache_path_through_a_strangers_directory_makes_nothing_there() {
+    let env = Env::new();
+    let stranger = TempDir::new("stranger");
+    if let Err(err) = std::os::unix::fs::chown(stranger.path(), Some(65534), Some(65534)) {
+        assert!(std::env::var_os("CI").is_none(), "cannot give a directory away ({err}); CI runs as root");
+        eprintln!("cannot give a directory away ({err}): not run here");
+        return;
+    }
+    let home = TempDir::new("home-linked");
+    std::os::unix::fs::symlink(stranger.path(), home.join(".kube")).unwrap();
+    let run = env.cached().env("HOME", home.path()).arg("-v").run();
+    assert_eq!(run.code, Some(0), "{run}");
+    let reason = format!("{} above it is owned by uid 65534, neither root nor this user", stranger.path().display());
+    assert!(run.stderr.contains(&reason), "{run}");
+    assert_eq!(std::fs::read_dir(stranger.path()).unwrap().count(), 0, "nothing made in the stranger's directory");
+}
