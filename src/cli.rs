@@ -796,6 +796,11 @@ mod tests {
     fn defaults_follow_the_contract() {
         let config = config_of(&BASE, &[]);
         assert_eq!(config.exchange().request.endpoint, Endpoint::Token(url("https://dex.example.com/token")));
+        assert_eq!(config.cache_max_age, Duration::from_secs(300));
+        let mut args = BASE.to_vec();
+        args.extend(["--cache-max-age", "0s"]);
+        assert_eq!(config_of(&args, &[("TOKENXCHANGE_CACHE_MAX_AGE", "9m")]).cache_max_age, Duration::ZERO);
+        assert_eq!(config_of(&BASE, &[("TOKENXCHANGE_CACHE_MAX_AGE", "90s")]).cache_max_age, Duration::from_secs(90));
         assert_eq!(config.exchange().client_secret, ClientSecret::Value(Secret::new("")));
         assert_eq!(config.exchange().request.scopes, ["openid", "profile", "federated:id"]);
         assert_eq!(config.token_file, PathBuf::from(DEFAULT_TOKEN_FILE));

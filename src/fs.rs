@@ -135,7 +135,7 @@ pub fn write_atomically(dir: &File, name: &str, bytes: &[u8], mode: libc::mode_t
         let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_NOCTTY;
         let mut file = File::from(open_at(dir.as_raw_fd(), &cstring(temp.as_bytes())?, flags, mode)?);
         // The umask may have taken bits away; the file gets exactly `mode`.
-        file.set_permissions(std::fs::Permissions::from_mode(mode.into()))?;
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
         file.write_all(bytes)?;
         file.sync_all()?;
         pause_for_tests();

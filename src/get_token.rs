@@ -27,8 +27,9 @@ pub fn run(config: &Config, started: Instant) -> Result<String, Error> {
     Ok(exec_credential::render(config.api_version, &credential.token, expiration.as_deref()) + "\n")
 }
 
-/// The credential: from the cache when a fresh one is there, else from the identity
-/// provider under the per-key lock.
+/// The credential: from the cache when one younger than `--cache-max-age` is there, else
+/// from the identity provider under the per-key lock (with an older, unexpired entry
+/// served instead when the identity provider cannot be reached).
 fn credential(config: &Config, exchange: &Exchange, deadline: Instant) -> Result<Credential, Error> {
     if exchange.tls.insecure_skip_verify {
         eprintln!(
@@ -73,10 +74,14 @@ fn credential(config: &Config, exchange: &Exchange, deadline: Instant) -> Result
     // Wait for a concurrent run at most half the time left, so a stuck one still leaves
     // time for an exchange of our own.
     let _lock = cache.lock(&key, Instant::now() + deadline.saturating_duration_since(Instant::now()) / 2);
-    let fallback = match fresh_or_fallback(cache.read(&key, unix_now())) {
-        Ok(hit) if !config.force_refresh => return Ok(cache_hit(&key, hit)),
-        Ok(hit) => Some(hit),
-        Err(fallback) => fallback,
+    // --force-refresh asks for a new credential: nothing cached stands in for it.
+    let fallback = if config.force_refresh {
+        None
+    } else {
+        match fresh_or_fallback(cache.read(&key, unix_now())) {
+            Ok(hit) => return Ok(cache_hit(&key, hit)),
+            Err(fallback) => fallback,
+        }
     };
     match fetch(Some(&cache)) {
         Ok(credential) => {

@@ -477,7 +477,7 @@ mod tests {
             }
         }
         // 15 characters of it are not a run: ordinary text stays.
-        assert_eq!(echo(secret[..15].as_bytes(), 100), secret[..15]);
+        assert_eq!(echo(&secret.as_bytes()[..15], 100), secret[..15]);
     }
 
     #[test]
