@@ -374,3 +374,17 @@ fn a_cache_path_through_a_strangers_directory_makes_nothing_there() {
     assert!(run.stderr.contains(&reason), "{run}");
     assert_eq!(std::fs::read_dir(stranger.path()).unwrap().count(), 0, "nothing made in the stranger's directory");
 }
+
+/// §7: `clean` prints the paths it removed escaped, as stderr text is.
+#[test]
+fn clean_escapes_the_paths_it_prints() {
+    let env = Env::new();
+    let dir = TempDir::new("clean-odd");
+    let cache = dir.join("cache\u{1b}[2J");
+    env.cached().arg("--cache-dir").arg(&cache).run().success();
+    let run = env.bare().args(["clean", "--cache-dir"]).arg(&cache).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(!run.stdout.contains('\u{1b}'), "{run}");
+    let shown = format!("removed {}/cache\\u{{1b}}[2J/", dir.path().display());
+    assert!(run.stdout.lines().count() >= 2 && run.stdout.lines().all(|line| line.starts_with(&shown)), "{run}");
+}
