@@ -4,14 +4,17 @@
 //!
 //! Both blank the secrets of this run (the subject token, the client secret, the issued
 //! token, the Basic credential, key data) in every form a server may echo them in: raw,
-//! percent- and form-encoded, and base64 (standard and URL-safe, at any offset inside a
-//! longer base64 text); and both escape control characters, so that a message stays one
-//! line and cannot move the terminal. Secrets are registered by `secret::Secret::new`, so
-//! no caller has to remember to pass them; the encoded forms are only computed when text
-//! is actually echoed.
+//! percent- and form-encoded, JSON-escaped, and base64 (standard and URL-safe, at any
+//! offset inside a longer base64 text, also wrapped across lines); and beyond those exact
+//! forms, any run of 16 bytes or more of a secret in any casing, in the text as it stands,
+//! decoded (HTML entities, `\uXXXX`, percent-escapes, repeatedly) or as hex. Both escape
+//! control characters, so that a message stays one line and cannot move the terminal.
+//! Secrets are registered by `secret::Secret::new`, so no caller has to remember to pass
+//! them; what to look for is computed when text is first echoed after a registration.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
@@ -105,41 +108,82 @@ fn push_escaped(out: &mut String, c: char) {
 /// it stands, decoded (HTML entities, `\uXXXX`, `%XX`, repeatedly), as hex, or with line
 /// breaks taken out of base64.
 fn blank(text: &str) -> String {
-    let secrets = SECRETS.lock().unwrap_or_else(PoisonError::into_inner).clone();
-    if secrets.is_empty() {
-        return text.to_owned();
-    }
-    let mut forms: Vec<String> = secrets.iter().flat_map(|secret| forms(secret)).collect();
-    // Longest first, so that a form containing a shorter one is blanked whole.
-    forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
-    forms.dedup();
-    let mut text = text.to_owned();
-    for form in &forms {
-        if text.contains(form.as_str()) {
-            text = text.replace(form.as_str(), BLANK);
-        }
-    }
+    let Some(prepared) = prepared() else { return text.to_owned() };
+    // Every match is found in the text as it came, then all are blanked at once: a
+    // secret inside another, or one match overlapping the next, cannot hide the rest.
     let mut ranges = Vec::new();
-    for view in [decoded(&text), hex_view(&text, 0), hex_view(&text, 1)] {
-        ranges.extend(runs(&view, &secrets));
-    }
-    // Base64 wrapped across lines: the forms, in the text without its line breaks.
-    let unwrapped =
-        View(text.bytes().enumerate().filter(|(_, b)| !b.is_ascii_whitespace()).map(|(i, b)| (b, i, i + 1)).collect());
-    let bytes: Vec<u8> = unwrapped.0.iter().map(|(b, _, _)| *b).collect();
-    for form in forms.iter().filter(|form| form.len() >= MIN_FRAGMENT) {
-        let mut from = 0;
-        while let Some(at) = find(&bytes[from..], form.as_bytes()) {
-            let (start, end) = (from + at, from + at + form.len());
-            ranges.push((unwrapped.0[start].1, unwrapped.0[end - 1].2));
-            from = end;
+    // Base64 wrapped across lines: the forms, in the text without its line breaks
+    // (removing ASCII whitespace keeps it UTF-8).
+    let kept: Vec<usize> = text.bytes().enumerate().filter(|(_, b)| !b.is_ascii_whitespace()).map(|(i, _)| i).collect();
+    let unwrapped: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    for form in &prepared.forms {
+        ranges.extend(text.match_indices(form.as_str()).map(|(at, _)| (at, at + form.len())));
+        if form.len() >= MIN_FRAGMENT && unwrapped.len() < text.len() {
+            ranges.extend(
+                unwrapped.match_indices(form.as_str()).map(|(at, _)| (kept[at], kept[at + form.len() - 1] + 1)),
+            );
         }
     }
-    replace_ranges(&text, ranges)
+    for view in [decoded(text), hex_view(text, 0), hex_view(text, 1)] {
+        ranges.extend(runs(&view, &prepared));
+    }
+    replace_ranges(text, ranges)
 }
 
 /// Runs of a secret at least this long are blanked wherever they appear, in any casing.
 const RUN: usize = 16;
+
+/// What [`blank`] looks for, computed once for the secrets registered so far.
+struct Prepared {
+    /// How many secrets it was computed from.
+    count: usize,
+    /// The exact forms of every secret.
+    forms: Vec<String>,
+    /// Every run of [`RUN`] bytes of the longer secrets, folded (see [`fold`]).
+    windows: HashSet<u128>,
+    /// The shorter secrets whole, folded.
+    short: Vec<Vec<u8>>,
+}
+
+static PREPARED: Mutex<Option<Arc<Prepared>>> = Mutex::new(None);
+
+/// The current [`Prepared`], recomputed when a secret was registered since; `None`
+/// while there is no secret.
+fn prepared() -> Option<Arc<Prepared>> {
+    let secrets = SECRETS.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    if secrets.is_empty() {
+        return None;
+    }
+    let mut slot = PREPARED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(prepared) = slot.as_ref().filter(|prepared| prepared.count == secrets.len()) {
+        return Some(prepared.clone());
+    }
+    let mut forms: Vec<String> = secrets.iter().flat_map(|secret| forms(secret)).collect();
+    forms.sort_unstable();
+    forms.dedup();
+    let mut windows = HashSet::new();
+    let mut short = Vec::new();
+    for secret in &secrets {
+        let folded: Vec<u8> = secret.bytes().map(fold).collect();
+        if folded.len() < RUN {
+            short.push(folded);
+        } else {
+            windows.extend(folded.windows(RUN).map(window));
+        }
+    }
+    let prepared = Arc::new(Prepared { count: secrets.len(), forms, windows, short });
+    *slot = Some(prepared.clone());
+    Some(prepared)
+}
+
+/// Case folded, and a space taken as `+` (form encoding writes one as the other).
+fn fold(byte: u8) -> u8 {
+    if byte == b' ' { b'+' } else { byte.to_ascii_lowercase() }
+}
+
+fn window(bytes: &[u8]) -> u128 {
+    u128::from_le_bytes(bytes.try_into().unwrap_or([0; RUN]))
+}
 
 /// Bytes of a view of the text, each with the range of the original text it came from.
 struct View(Vec<(u8, usize, usize)>);
@@ -234,28 +278,20 @@ fn hex_view(text: &str, parity: usize) -> View {
 /// The ranges of the original text where `view` holds a secret's run: any [`RUN`] bytes
 /// in a row of a secret (a shorter secret whole), ASCII case ignored, a space and a `+`
 /// alike.
-fn runs(view: &View, secrets: &[String]) -> Vec<(usize, usize)> {
-    // Case folded, and a space taken as `+` (form encoding writes one as the other).
-    let fold = |b: u8| if b == b' ' { b'+' } else { b.to_ascii_lowercase() };
-    let lower: Vec<u8> = view.0.iter().map(|(b, _, _)| fold(*b)).collect();
+fn runs(view: &View, prepared: &Prepared) -> Vec<(usize, usize)> {
+    let folded: Vec<u8> = view.0.iter().map(|(b, _, _)| fold(*b)).collect();
     let mut ranges = Vec::new();
-    let mut windows = std::collections::HashSet::new();
-    for secret in secrets {
-        let secret: Vec<u8> = secret.bytes().map(fold).collect();
-        if secret.len() < RUN {
-            let mut from = 0;
-            while let Some(at) = find(&lower[from..], &secret) {
-                let (start, end) = (from + at, from + at + secret.len());
-                ranges.push((view.0[start].1, view.0[end - 1].2));
-                from = end;
-            }
-        } else {
-            windows.extend(secret.windows(RUN).map(|w| u128::from_le_bytes(w.try_into().unwrap_or([0; RUN]))));
+    for secret in &prepared.short {
+        let mut from = 0;
+        while let Some(at) = find(&folded[from..], secret) {
+            let (start, end) = (from + at, from + at + secret.len());
+            ranges.push((view.0[start].1, view.0[end - 1].2));
+            from = end;
         }
     }
-    if !windows.is_empty() {
-        for (start, window) in lower.windows(RUN).enumerate() {
-            if windows.contains(&u128::from_le_bytes(window.try_into().unwrap_or([0; RUN]))) {
+    if !prepared.windows.is_empty() {
+        for (start, bytes) in folded.windows(RUN).enumerate() {
+            if prepared.windows.contains(&window(bytes)) {
                 ranges.push((view.0[start].1, view.0[start + RUN - 1].2));
             }
         }
@@ -478,6 +514,14 @@ mod tests {
         }
         // 15 characters of it are not a run: ordinary text stays.
         assert_eq!(echo(&secret.as_bytes()[..15], 100), secret[..15]);
+    }
+
+    /// A secret inside another one, echoed in another casing: the longer one goes whole.
+    #[test]
+    fn a_secret_inside_another_does_not_shield_the_rest() {
+        register("Inner5ecret");
+        register("Outer-part-Inner5ecret-more-text");
+        assert_eq!(echo(b"x OUTER-PART-Inner5ecret-MORE-TEXT y", 100), "x [redacted] y");
     }
 
     #[test]
