@@ -91,10 +91,12 @@ fn inside_the_namespace() {
 }
 
 /// §2: stdout is a non-blocking pipe that is full and never read; the run gives up when
-/// `--timeout` is used up, with one line.
+/// `--timeout` is used up, with one line. The run is a cache hit, so the credential is
+/// ready long before the timeout however loaded the machine is.
 #[test]
 fn a_stdout_nobody_reads_is_given_up_within_the_timeout() {
     let env = Env::new();
+    env.cached().run().success();
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for the two descriptors pipe(2) returns.
     assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
@@ -108,8 +110,8 @@ fn a_stdout_nobody_reads_is_given_up_within_the_timeout() {
     // Fill it.
     // SAFETY: writes from a live buffer to the pipe this test owns.
     while unsafe { libc::write(fds[1], [b'x'; 512].as_ptr().cast(), 512) } > 0 {}
-    let mut cmd = env.cmd();
-    cmd.args(["--timeout", "2s"]);
+    let mut cmd = env.cached();
+    cmd.args(["--timeout", "3s"]);
     let started = Instant::now();
     let mut child = cmd.command().stdout(Stdio::from(write_end)).stderr(Stdio::piped()).spawn().unwrap();
     let status = loop {
@@ -118,7 +120,7 @@ fn a_stdout_nobody_reads_is_given_up_within_the_timeout() {
         }
         if started.elapsed() > Duration::from_secs(30) {
             child.kill().unwrap();
-            panic!("still writing to a full stdout after 30 s with --timeout 2s");
+            panic!("still writing to a full stdout after 30 s with --timeout 3s");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
@@ -130,7 +132,8 @@ fn a_stdout_nobody_reads_is_given_up_within_the_timeout() {
         stderr,
         "tokenxchange: error: cannot write to stdout: nobody read it within --timeout (the pipe stayed full)\n"
     );
-    assert!(started.elapsed() < Duration::from_secs(2 + 10), "gave up within the timeout and slack");
+    assert!(started.elapsed() < Duration::from_secs(3 + 15), "gave up within the timeout and slack");
+    assert_eq!(env.dex.token_requests(), 1, "the run was a cache hit");
 }
 
 /// Runs `cmd` under an address-space limit of `bytes`.
@@ -227,7 +230,7 @@ fn an_oversized_token_is_refused_and_a_large_one_cached() {
     let large = jwt(45_000);
     env.dex.push_fault(answer(&large));
     assert_eq!(env.cached().run().success().token, large);
-    assert_eq!(env.cached().run().success().token, large, "served from the cache");
+    assert_eq!(env.cached().args(["--cache-max-age", "24h"]).run().success().token, large, "served from the cache");
     assert_eq!(env.dex.token_requests(), 2);
 }
 
@@ -285,7 +288,8 @@ fn a_rejected_credential_heals_after_the_maximum_age_and_outlives_an_outage() {
     let env = Env::new();
     let first = env.cached().run().success();
     env.dex.rotate_signing_key();
-    assert_eq!(env.cached().run().success().token, first.token, "younger than the maximum age: served");
+    let within_max_age = env.cached().args(["--cache-max-age", "24h"]).run().success();
+    assert_eq!(within_max_age.token, first.token, "younger than the maximum age: served");
     let past_max_age = || {
         let mut cmd = env.cached();
         cmd.args(["--cache-max-age", "0s", "--retries", "0"]);
