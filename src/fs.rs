@@ -2,10 +2,12 @@
 //! directory path, bounded reads that never block, and the atomic write (temp file,
 //! fsync, rename, directory fsync) that the cache and `install` share.
 //!
-//! Everything here goes through `openat`, `mkdirat`, `renameat` and `unlinkat` on a
-//! descriptor that was checked, never through a path that could be swapped in between,
-//! and nothing follows a symlink unless the caller resolved it on purpose. It decides
-//! nothing about what a file means; the cache and `install` do.
+//! Inside a directory, everything goes through `openat`, `mkdirat`, `renameat` and
+//! `unlinkat` on its checked descriptor, never through a path that could be swapped in
+//! between, and nothing follows a symlink unless the caller resolved it on purpose (a
+//! file the user named, like the token file, is opened once by its path and then only
+//! used through that descriptor). It decides nothing about what a file means; the cache,
+//! `secret`, `tls` and `install` do.
 
 use std::ffi::{CStr, CString};
 use std::fs::{File, Metadata};

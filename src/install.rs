@@ -47,6 +47,9 @@ pub fn install(dir: &Path, force: bool) -> Result<String, Error> {
         let bytes = read_opened(file.try_clone()?, &meta, MAX_BINARY)?;
         Ok((file, bytes))
     });
+    if let Some(exhausted) = existing.as_ref().err().and_then(crate::error::exhausted) {
+        return Err(exhausted);
+    }
     match existing {
         Ok((file, existing)) if existing == binary => {
             ensure_executable(&file, &target)?;
@@ -66,7 +69,6 @@ pub fn install(dir: &Path, force: bool) -> Result<String, Error> {
                 target.display()
             )));
         }
-        Err(err) if crate::error::exhausted(&err).is_some() => return Err(runtime(String::new(), err)),
         Err(err) if force => {
             verbose!("replacing {}: {err}", target.display());
         }
