@@ -427,6 +427,9 @@ fn open_dir(path: &Path, create: bool) -> Result<Cache, Refused> {
                     io::ErrorKind::NotFound if !create => Refused::Missing,
                     _ => Refused::Unsafe(format!("cannot resolve its parent: {err}")),
                 })?;
+                if resolved == upto {
+                    return Err(format!("{} above it is not a directory", upto.display()).into());
+                }
                 parent = resolved.join(rest);
             }
         }
@@ -659,6 +662,9 @@ mod tests {
         assert!(Cache::open(&temp.join("link/x/cache")).is_some());
         assert!(temp.join("real/x/cache").is_dir());
         assert_eq!(clean(&temp.join("nothing/here")).unwrap(), Vec::<PathBuf>::new());
+        fs::write(temp.join("file"), "").unwrap();
+        let refused = open_dir(&temp.join("file/cache"), true).unwrap_err();
+        assert_eq!(refused.to_string(), format!("{} above it is not a directory", temp.join("file").display()));
         assert!(!temp.join("nothing").exists(), "clean creates nothing");
     }
 
