@@ -186,10 +186,8 @@ impl Cache {
         let entry = match miniserde::json::from_str::<Entry>(&text) {
             Ok(entry) if entry.version != VERSION => return Err(Miss::Version(entry.version)),
             Ok(entry) if entry.check == check(entry.stored_at, entry.expires_at, &entry.token) => entry,
-            _ => match miniserde::json::from_str::<Version>(&text) {
-                Ok(old) if old.version != VERSION => return Err(Miss::Version(old.version)),
-                _ => return Err(Miss::Unusable(format!("corrupt entry {name}"))),
-            },
+            // An entry of an older format (without `stored_at`) lands here too.
+            _ => return Err(Miss::Unusable(format!("corrupt entry {name}"))),
         };
         if entry.expires_at <= now {
             return Err(Miss::Expired(entry.expires_at));
@@ -370,12 +368,6 @@ impl Cache {
     }
 }
 
-/// Only the version of an entry, to tell an old format from a corrupt one.
-#[derive(miniserde::Deserialize)]
-struct Version {
-    version: u32,
-}
-
 /// Removes the cache's own files from `dir`; returns what was removed. Other files stay.
 /// A directory that `get-token` would not use is refused here too.
 pub fn clean(dir: &Path) -> Result<Vec<PathBuf>, Error> {
@@ -545,7 +537,11 @@ mod tests {
         fs::write(&path, text.replace("\"version\":3", "\"version\":9")).unwrap();
         assert_eq!(cache.read(&k, 0), Err(Miss::Version(9)), "a foreign version is a miss");
         fs::write(&path, r#"{"version":2,"expires_at":1000,"token":"t","check":"x"}"#).unwrap();
-        assert_eq!(cache.read(&k, 0), Err(Miss::Version(2)), "an entry of the last format is a miss");
+        assert_eq!(
+            cache.read(&k, 0),
+            Err(Miss::Unusable(format!("corrupt entry {}", entry_name(&k)))),
+            "an entry of the last format is a miss"
+        );
 
         cache.write(&k, &Credential { token: Secret::new("x"), expires_at: None }, 0);
         fs::write(&path, &text).unwrap();
