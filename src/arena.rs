@@ -48,14 +48,14 @@ fn offset(ptr: *mut u8) -> Option<usize> {
 unsafe impl GlobalAlloc for Arena {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if layout.size() > MAX_BLOCK || layout.align() > ALIGN {
-            return unsafe { System.alloc(layout) };
+            return or_exit(unsafe { System.alloc(layout) });
         }
         let mut next = NEXT.load(Acquire);
         loop {
             let start = next.next_multiple_of(layout.align());
             let end = start + layout.size();
             if end > SIZE {
-                return unsafe { System.alloc(layout) };
+                return or_exit(unsafe { System.alloc(layout) });
             }
             match NEXT.compare_exchange_weak(next, end, AcqRel, Acquire) {
                 // SAFETY: start + size <= SIZE: inside the space.
@@ -84,7 +84,7 @@ unsafe impl GlobalAlloc for Arena {
                 return ptr;
             }
             Some(_) if new_size <= layout.size() => return ptr,
-            None if new_size > MAX_BLOCK => return unsafe { System.realloc(ptr, layout, new_size) },
+            None if new_size > MAX_BLOCK => return or_exit(unsafe { System.realloc(ptr, layout, new_size) }),
             _ => {}
         }
         // SAFETY: the caller guarantees new_size with this alignment is a valid layout;
@@ -98,6 +98,23 @@ unsafe impl GlobalAlloc for Arena {
             new
         }
     }
+}
+
+/// A failed allocation ends the run at once, with exit 1 and the one line every
+/// failure gets: Rust's default would abort (SIGABRT, exit 134, outside the documented
+/// codes), and whatever the allocation was for cannot go on. Nothing here allocates; the
+/// line holds no secret, and stdout has not been written (it is written last).
+fn or_exit(block: *mut u8) -> *mut u8 {
+    if block.is_null() {
+        let parts: [&str; 3] = ["tokenxchange: error: ", crate::error::OUT_OF_MEMORY, "\n"];
+        let iov = parts.map(|part| libc::iovec { iov_base: part.as_ptr() as *mut _, iov_len: part.len() });
+        // SAFETY: one writev(2) of static buffers, then _exit(2), which never returns.
+        unsafe {
+            libc::writev(2, iov.as_ptr(), 3);
+            libc::_exit(1);
+        }
+    }
+    block
 }
 
 #[cfg(test)]
@@ -121,6 +138,63 @@ mod tests {
                 let shrunk = arena.realloc(grown, Layout::from_size_align(size * 3, align).unwrap(), size);
                 assert!(std::slice::from_raw_parts(shrunk, size).iter().all(|b| *b == 0xa5));
                 arena.dealloc(shrunk, layout);
+            }
+        }
+    }
+
+    /// Threads racing for the arena each get disjoint blocks: every block keeps the
+    /// pattern its thread wrote while the others write theirs.
+    #[test]
+    fn threads_never_share_a_block() {
+        let threads: Vec<_> = (0..8u8)
+            .map(|n| {
+                std::thread::spawn(move || {
+                    let arena = Arena;
+                    let mut blocks = Vec::new();
+                    for i in 0..200usize {
+                        let layout = Layout::from_size_align(1 + (i * 37 + usize::from(n)) % 3000, 8).unwrap();
+                        unsafe {
+                            let block = arena.alloc(layout);
+                            std::ptr::write_bytes(block, n, layout.size());
+                            blocks.push((block, layout));
+                        }
+                    }
+                    for (block, layout) in blocks.into_iter().rev() {
+                        unsafe {
+                            assert!(std::slice::from_raw_parts(block, layout.size()).iter().all(|b| *b == n));
+                            arena.dealloc(block, layout);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+    }
+
+    /// Once the arena is full, blocks come from the system allocator and work the same.
+    #[test]
+    fn a_full_arena_falls_back_to_the_system() {
+        let arena = Arena;
+        let layout = Layout::from_size_align(MAX_BLOCK, 8).unwrap();
+        let mut blocks = Vec::new();
+        unsafe {
+            loop {
+                let block = arena.alloc(layout);
+                assert!(!block.is_null());
+                std::ptr::write_bytes(block, 0x5a, layout.size());
+                blocks.push(block);
+                if offset(block).is_none() {
+                    break;
+                }
+                assert!(blocks.len() <= SIZE / MAX_BLOCK + 1, "the arena holds at most its size");
+            }
+            let grown = arena.realloc(blocks.pop().unwrap(), layout, 2 * MAX_BLOCK);
+            assert!(std::slice::from_raw_parts(grown, MAX_BLOCK).iter().all(|b| *b == 0x5a));
+            arena.dealloc(grown, Layout::from_size_align(2 * MAX_BLOCK, 8).unwrap());
+            for block in blocks.into_iter().rev() {
+                arena.dealloc(block, layout);
             }
         }
     }

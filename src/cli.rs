@@ -22,14 +22,18 @@ use crate::error::Error;
 use crate::exchange::{Endpoint, Request};
 use crate::exec_credential::{self, ClusterSettings};
 use crate::redact;
+use crate::secret::{ClientSecret, Secret};
 use crate::setup;
 use crate::tls::{PemSource, Settings as Tls};
-use crate::token::{ClientSecret, Secret};
 use crate::url::Url;
 
 const DEFAULT_TOKEN_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 const DEFAULT_SCOPES: &str = "openid,profile,federated:id";
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Five minutes: a credential the target refuses (Dex's keys replaced) heals within an
+/// Argo CD retry or two, while Dex sees at most one exchange per key per five minutes
+/// (docs/usage.md, "Cache").
+const DEFAULT_CACHE_MAX_AGE: Duration = Duration::from_secs(300);
 const DEFAULT_RETRIES: u32 = 2;
 const TOKEN_TYPE_PREFIX: &str = "urn:ietf:params:oauth:token-type:";
 
@@ -58,6 +62,9 @@ pub struct Config {
     pub cluster: Option<String>,
     /// `None`: the cache is off.
     pub cache_dir: Option<PathBuf>,
+    /// A cached credential older than this is exchanged again (and served only when that
+    /// exchange fails for a transient reason).
+    pub cache_max_age: Duration,
     pub force_refresh: bool,
     pub verbose: bool,
 }
@@ -212,6 +219,8 @@ pub static FLAGS: &[Flag] = &[
         "credential cache (default $KUBECACHEDIR/tokenxchange or $HOME/.kube/cache/tokenxchange; empty: off)",
         &[GET, INSPECT, CLEAN], false),
     flag("--no-cache", Some("TOKENXCHANGE_NO_CACHE"), Switch, "do not read or write the cache", RUN, false),
+    flag("--cache-max-age", Some("TOKENXCHANGE_CACHE_MAX_AGE"), One("DURATION"),
+        "exchange again once a cached credential is this old; 0s: every run (default 5m)", RUN, false),
     flag("--force-refresh", Some("TOKENXCHANGE_FORCE_REFRESH"), Switch,
         "ignore a cached credential and replace it", RUN, false),
     flag("--api-version", None, One("V"),
@@ -641,6 +650,14 @@ fn resolve(flags: Flags, layers: &Layers<'_>, info: exec_credential::ExecInfo) -
     };
     let cache_dir =
         if layers.switch(&flags, "--no-cache")? { None } else { cache_dir_from(flags.path("--cache-dir"), layers.env) };
+    let cache_max_age = match layers.one(&flags, None, "--cache-max-age")? {
+        Some(text) => parse_span(&text)
+            .and_then(|age| if age > Duration::from_secs(86_400) { Err("must be at most 24h".into()) } else { Ok(age) })
+            .map_err(|why| {
+                Error::Usage(format!("invalid --cache-max-age '{}': {why}", redact::echo(text.as_bytes(), 50)))
+            })?,
+        None => DEFAULT_CACHE_MAX_AGE,
+    };
     let force_refresh = layers.switch(&flags, "--force-refresh")?;
     let verbose = layers.switch(&flags, "--verbose")?;
     let exchange = if direct { None } else { Some(exchange(flags, layers)?) };
@@ -651,6 +668,7 @@ fn resolve(flags: Flags, layers: &Layers<'_>, info: exec_credential::ExecInfo) -
         api_version,
         cluster: info.cluster_json,
         cache_dir,
+        cache_max_age,
         force_refresh,
         verbose,
     })
@@ -845,10 +863,16 @@ fn token_type(text: &str, flag: &str) -> Result<String, Error> {
     }
 }
 
-/// `500ms`, `15s`, `2m`, `1h`, `1m30s`, or a bare number of seconds.
+/// `500ms`, `15s`, `2m`, `1h`, `1m30s`, or a bare number of seconds; more than zero and
+/// at most an hour.
 fn parse_duration(text: &str) -> Result<Duration, String> {
+    checked_positive(parse_span(text)?)
+}
+
+/// [`parse_duration`]'s syntax, zero included, without bounds.
+fn parse_span(text: &str) -> Result<Duration, String> {
     if let Ok(secs) = text.parse::<u64>() {
-        return checked_positive(Duration::from_secs(secs));
+        return Ok(Duration::from_secs(secs));
     }
     let mut total = Duration::ZERO;
     let mut rest = text;
@@ -875,7 +899,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         let part = number.checked_mul(millis).ok_or_else(|| "number too large".to_string())?;
         total = total.checked_add(Duration::from_millis(part)).ok_or_else(|| "number too large".to_string())?;
     }
-    checked_positive(total)
+    Ok(total)
 }
 
 fn checked_positive(duration: Duration) -> Result<Duration, String> {
@@ -1023,6 +1047,11 @@ mod tests {
     fn defaults_follow_the_contract() {
         let config = config_of(&BASE, &[]);
         assert_eq!(config.exchange().request.endpoint, Endpoint::Token(url("https://dex.example.com/token")));
+        assert_eq!(config.cache_max_age, Duration::from_secs(300));
+        let mut args = BASE.to_vec();
+        args.extend(["--cache-max-age", "0s"]);
+        assert_eq!(config_of(&args, &[("TOKENXCHANGE_CACHE_MAX_AGE", "9m")]).cache_max_age, Duration::ZERO);
+        assert_eq!(config_of(&BASE, &[("TOKENXCHANGE_CACHE_MAX_AGE", "90s")]).cache_max_age, Duration::from_secs(90));
         assert_eq!(config.exchange().client_secret, ClientSecret::Value(Secret::new("")));
         assert_eq!(config.exchange().request.scopes, ["openid", "profile", "federated:id"]);
         assert_eq!(config.token_file, PathBuf::from(DEFAULT_TOKEN_FILE));

@@ -10,8 +10,8 @@ use crate::claims;
 use crate::error::Error;
 use crate::exchange;
 use crate::exec_credential::Credential;
+use crate::secret::Secret;
 use crate::time::rfc3339;
-use crate::token::Secret;
 
 /// `--direct`: the subject token itself, valid until its `exp` less the usual margin.
 /// Nothing is sent anywhere and nothing is cached. The token must be a compact JWT

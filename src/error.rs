@@ -7,6 +7,7 @@
 //! `redact::echo` first.
 
 use std::fmt;
+use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -112,11 +113,38 @@ impl Error {
         }
     }
 
+    /// The exit-5 class: the identity provider could not be reached or answered 5xx, 429
+    /// or 408; nothing it said refuses the request.
+    pub fn is_transient(&self) -> bool {
+        self.exit_code() == EXIT_TRANSIENT
+    }
+
     /// Whether another attempt may succeed (connection trouble, 5xx, 429).
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::Unavailable { .. } | Error::Network { .. })
     }
 }
+
+/// Running out of memory or of file descriptors, wherever it happens: a failure of this
+/// run (exit 1), not a fault of a file, the network or the configuration.
+pub fn exhausted(err: &io::Error) -> Option<Error> {
+    match err.raw_os_error() {
+        Some(libc::ENOMEM) => Some(out_of_memory()),
+        Some(libc::EMFILE | libc::ENFILE) => Some(Error::Runtime(format!(
+            "ran out of file descriptors: {err} (raise the limit, ulimit -n, or find what holds them)"
+        ))),
+        _ if err.kind() == io::ErrorKind::OutOfMemory => Some(out_of_memory()),
+        _ => None,
+    }
+}
+
+/// The one wording for memory that ran out (see also `arena`, which says it for a failed
+/// allocation).
+pub fn out_of_memory() -> Error {
+    Error::Runtime(OUT_OF_MEMORY.into())
+}
+
+pub const OUT_OF_MEMORY: &str = "memory ran out (raise the container's memory limit)";
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -18,9 +18,9 @@ use crate::form;
 use crate::http;
 use crate::proxy;
 use crate::redact;
+use crate::secret::Secret;
 use crate::time::rfc3339;
 use crate::tls;
-use crate::token::Secret;
 use crate::url::Url;
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -126,7 +126,7 @@ pub fn fetch(
     let proxies = proxy::Env::from_process()?;
     let client_for = |url: &Url| {
         let route = proxy::route(url, &proxies)?;
-        let client = http::client(&tls, route.proxy.as_deref());
+        let client = http::client(&tls, route.proxy.as_deref(), url);
         trace.borrow_mut().route = Some(route);
         client
     };
@@ -278,6 +278,13 @@ fn interpret(url: &Url, response: &http::Response, request: &Request, now: i64) 
         return Err(bad(format!("not JSON ({length} bytes, not shown)")));
     };
     let token = match answer.get("access_token") {
+        Some(Value::String(token)) if token.len() > MAX_TOKEN => {
+            return Err(bad(format!(
+                "access_token of {} KiB is larger than a credential may be ({} KiB; not shown)",
+                token.len() / 1024,
+                MAX_TOKEN / 1024
+            )));
+        }
         Some(Value::String(token)) if !token.is_empty() => Secret::new(token.clone()),
         _ => return Err(bad(format!("no access_token ({length} bytes, not shown)"))),
     };
@@ -347,6 +354,11 @@ fn is_bearer_token(token: &str) -> bool {
     let body = token.trim_end_matches('=');
     !body.is_empty() && body.bytes().all(|b| ALLOWED[usize::from(b)])
 }
+
+/// An issued token larger than this is refused: it would fit no cache entry
+/// (`cache::MAX_ENTRY`, with room for the entry's other fields), so every run would
+/// exchange again, and an API server takes no bearer header near this size anyway.
+pub const MAX_TOKEN: usize = crate::cache::MAX_ENTRY as usize - 1024;
 
 /// No credential is kept longer than this, whatever the server says (a year).
 const MAX_LIFETIME: i64 = 366 * 86_400;

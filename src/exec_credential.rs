@@ -9,7 +9,7 @@ use miniserde::json::{self, Object, Value};
 
 use crate::error::Error;
 use crate::redact;
-use crate::token::Secret;
+use crate::secret::Secret;
 
 pub const V1: &str = "client.authentication.k8s.io/v1";
 const V1BETA1: &str = "client.authentication.k8s.io/v1beta1";

@@ -37,42 +37,91 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// Unreserved characters pass, space becomes `+`, every other byte of the UTF-8
-/// encoding becomes `%XX`. Runs of unreserved characters (all of a JWT) are copied whole.
-fn escape_into(out: &mut String, text: &str) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut run = 0; // start of the current run of unreserved bytes
-    for (i, &byte) in text.as_bytes().iter().enumerate() {
-        if UNRESERVED[usize::from(byte)] {
-            continue;
+/// One way of percent-encoding: which bytes pass as they are, whether a space becomes
+/// `+`, and the hex case. [`FORM`] is the one requests use; `redact` tries the others a
+/// server may echo a secret in.
+pub struct Percent {
+    unreserved: [bool; 256],
+    plus: bool,
+    upper: bool,
+}
+
+/// Form encoding: `A-Z a-z 0-9 - . _ *` pass, space becomes `+`, uppercase hex.
+pub const FORM: Percent = Percent::new(b"-._*", true, true);
+
+impl Percent {
+    /// ASCII letters and digits and the bytes of `keep` pass; `plus` writes a space as
+    /// `+`; `upper` chooses the hex case. The table makes it a lookup per byte.
+    pub const fn new(keep: &[u8], plus: bool, upper: bool) -> Percent {
+        let mut unreserved = [false; 256];
+        let mut byte = 0;
+        while byte < 256 {
+            unreserved[byte] = (byte as u8).is_ascii_alphanumeric();
+            byte += 1;
         }
-        if run < i {
-            out.push_str(&text[run..i]); // ASCII only, so both ends are char boundaries
+        let mut i = 0;
+        while i < keep.len() {
+            unreserved[keep[i] as usize] = true;
+            i += 1;
         }
-        run = i + 1;
-        if byte == b' ' {
-            out.push('+');
-        } else {
-            out.push('%');
-            out.push(HEX[usize::from(byte >> 4)] as char);
-            out.push(HEX[usize::from(byte & 15)] as char);
-        }
+        Percent { unreserved, plus, upper }
     }
-    if run < text.len() {
-        out.push_str(&text[run..]);
+
+    /// `text` encoded this way.
+    pub fn encode(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        self.encode_into(&mut out, text);
+        out
+    }
+
+    /// Appends `text` encoded. Runs of unreserved characters (all of a JWT) are copied
+    /// whole; every other byte of the UTF-8 encoding becomes `%XX`.
+    pub fn encode_into(&self, out: &mut String, text: &str) {
+        let mut run = 0; // start of the current run of unreserved bytes
+        for (i, &byte) in text.as_bytes().iter().enumerate() {
+            if self.unreserved[usize::from(byte)] {
+                continue;
+            }
+            if run < i {
+                out.push_str(&text[run..i]); // ASCII only, so both ends are char boundaries
+            }
+            run = i + 1;
+            if byte == b' ' && self.plus {
+                out.push('+');
+            } else {
+                out.push('%');
+                push_hex(out, byte, self.upper);
+            }
+        }
+        if run < text.len() {
+            out.push_str(&text[run..]);
+        }
     }
 }
 
-/// `A-Z a-z 0-9 - . _ *` by byte value: a table lookup per byte instead of four ranges.
-const UNRESERVED: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        table[byte] = (byte as u8).is_ascii_alphanumeric() || matches!(byte as u8, b'-' | b'.' | b'_' | b'*');
-        byte += 1;
+fn escape_into(out: &mut String, text: &str) {
+    FORM.encode_into(out, text);
+}
+
+/// `bytes` as hex, two digits a byte.
+pub fn hex(bytes: &[u8], upper: bool) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &byte in bytes {
+        push_hex(&mut out, byte, upper);
     }
-    table
-};
+    out
+}
+
+/// The two hex digits of `byte`; the one hex table of the program.
+pub fn push_hex(out: &mut String, byte: u8, upper: bool) {
+    const LOWER: &[u8; 16] = b"0123456789abcdef";
+    let digit = |n: u8| {
+        let c = char::from(LOWER[usize::from(n)]);
+        if upper { c.to_ascii_uppercase() } else { c }
+    };
+    out.push(digit(byte >> 4));
+    out.push(digit(byte & 15));
+}
 
 #[cfg(test)]
 mod tests {
@@ -87,6 +136,8 @@ mod tests {
         assert_eq!(encode(&[("safe", "AZaz09-._*~")]), "safe=AZaz09-._*%7E");
         assert_eq!(encode(&[("runs", "日x ü-y.z")]), "runs=%E6%97%A5x+%C3%BC-y.z");
         assert_eq!(encode(&[]), "");
+        assert_eq!(Percent::new(b"-._~", false, false).encode("a b~*/"), "a%20b~%2a%2f");
+        assert_eq!(hex(&[0, 0xab, 0x7f], true), "00AB7F");
     }
 
     #[test]

@@ -1,19 +1,21 @@
 //! The `get-token` command: check the run against the operator policy, read the subject
-//! token and the client secret (on every run), serve a fresh credential from the cache,
-//! else exchange, one run per key at a time across processes, and render the
+//! token and the client secret (on every run), serve a credential from the cache while it
+//! is younger than `--cache-max-age`, else exchange, one run per key at a time across
+//! processes (an older, unexpired entry is served only when that exchange fails for a
+//! transient reason), and render the
 //! ExecCredential.
 
 use std::time::Instant;
 
-use crate::cache::{self, Cache, Part};
+use crate::cache::{self, Cache, Hit, Miss, Part};
 use crate::cli::{Config, Exchange};
 use crate::direct;
 use crate::error::Error;
 use crate::exchange::{self, Endpoint};
 use crate::exec_credential::{self, Credential};
 use crate::policy::{self, TrustEnv};
+use crate::secret::{self, Secret, hex_sha256};
 use crate::time::{rfc3339, unix_now};
-use crate::token::{self, Secret, hex_sha256};
 
 /// The ExecCredential document for this run, with its newline.
 pub fn run(config: &Config, trust: &TrustEnv, started: Instant) -> Result<String, Error> {
@@ -21,21 +23,22 @@ pub fn run(config: &Config, trust: &TrustEnv, started: Instant) -> Result<String
     let allowed = policy::enforce(config, trust)?;
     let credential = match &config.exchange {
         Some(exchange) => credential(config, &policy::bound(exchange, allowed.as_ref()), started + config.timeout)?,
-        None => direct::credential(&token::read_subject(&config.token_file)?, &config.token_file, unix_now())?,
+        None => direct::credential(&secret::read_subject(&config.token_file)?, &config.token_file, unix_now())?,
     };
     let expiration = credential.expires_at.map(rfc3339);
     Ok(exec_credential::render(config.api_version, &credential.token, expiration.as_deref()) + "\n")
 }
 
-/// The credential: from the cache when a fresh one is there, else from the identity
-/// provider under the per-key lock.
+/// The credential: from the cache when one younger than `--cache-max-age` is there, else
+/// from the identity provider under the per-key lock (with an older, unexpired entry
+/// served instead when the identity provider cannot be reached).
 fn credential(config: &Config, exchange: &Exchange, deadline: Instant) -> Result<Credential, Error> {
     if exchange.tls.insecure_skip_verify {
         eprintln!(
             "tokenxchange: warning: --insecure-skip-tls-verify: the identity provider's certificate is not checked"
         );
     }
-    let subject = token::read_subject(&config.token_file)?;
+    let subject = secret::read_subject(&config.token_file)?;
     let client_secret = exchange.client_secret.read()?;
     verbose!("subject token {} from {}", subject.fingerprint(), config.token_file.display());
     let trace = Default::default();
@@ -47,25 +50,63 @@ fn credential(config: &Config, exchange: &Exchange, deadline: Instant) -> Result
         return fetch(None);
     };
     let key = key(config, exchange, &client_secret, &subject);
-    if config.force_refresh {
-        verbose!("cache refresh {}: --force-refresh", cache::short(&key));
-    } else {
-        match cache.read(&key, unix_now()) {
-            Ok(hit) => return Ok(cache_hit(&key, hit)),
-            Err(why) => verbose!("cache miss {}: {why}", cache::short(&key)),
+    let short = cache::short(&key);
+    // An unexpired entry younger than the maximum age is served; an older one is kept
+    // for when the identity provider cannot be reached.
+    let fresh_or_fallback = |read: Result<Hit, Miss>| match read {
+        Ok(hit) if hit.age(unix_now()) < config.cache_max_age.as_secs() => Ok(hit),
+        Ok(hit) => {
+            verbose!(
+                "cache entry {short} is {}s old, --cache-max-age {}s: exchanging again",
+                hit.age(unix_now()),
+                config.cache_max_age.as_secs()
+            );
+            Err(Some(hit))
         }
+        Err(miss) => {
+            verbose!("cache miss {short}: {miss}");
+            Err(None)
+        }
+    };
+    if config.force_refresh {
+        verbose!("cache refresh {short}: --force-refresh");
+    } else if let Ok(hit) = fresh_or_fallback(cache.read(&key, unix_now())) {
+        return Ok(cache_hit(&key, hit));
     }
     // Wait for a concurrent run at most half the time left, so a stuck one still leaves
     // time for an exchange of our own.
     let _lock = cache.lock(&key, Instant::now() + deadline.saturating_duration_since(Instant::now()) / 2);
-    if !config.force_refresh
-        && let Ok(hit) = cache.read(&key, unix_now())
-    {
-        return Ok(cache_hit(&key, hit));
+    // --force-refresh asks for a new credential: nothing cached stands in for it.
+    let fallback = if config.force_refresh {
+        None
+    } else {
+        match fresh_or_fallback(cache.read(&key, unix_now())) {
+            Ok(hit) => return Ok(cache_hit(&key, hit)),
+            Err(fallback) => fallback,
+        }
+    };
+    match fetch(Some(&cache)) {
+        Ok(credential) => {
+            cache.write(&key, &credential, unix_now());
+            Ok(credential)
+        }
+        // A credential still valid by its expiry beats no credential while the identity
+        // provider is unreachable; a refusal is reported, never masked.
+        Err(err) if err.is_transient() => {
+            match fallback.filter(|hit| hit.credential.expires_at.is_some_and(|at| at > unix_now())) {
+                Some(hit) => {
+                    verbose!(
+                        "{err}; serving the cached credential {short} stored at {}, valid until {}",
+                        rfc3339(hit.stored_at),
+                        hit.credential.expires_at.map_or("?".into(), rfc3339)
+                    );
+                    Ok(hit.credential)
+                }
+                None => Err(err),
+            }
+        }
+        Err(err) => Err(err),
     }
-    let credential = fetch(Some(&cache))?;
-    cache.write(&key, &credential, unix_now());
-    Ok(credential)
 }
 
 /// Everything that changes the issued token: how the server is trusted, endpoint or
@@ -106,12 +147,13 @@ fn key(config: &Config, exchange: &Exchange, client_secret: &Secret, subject: &S
     ])
 }
 
-fn cache_hit(key: &str, hit: Credential) -> Credential {
+fn cache_hit(key: &str, hit: Hit) -> Credential {
     verbose!(
-        "cache hit {}: token {} until {}",
+        "cache hit {}: token {} stored at {} until {}",
         cache::short(key),
-        hit.token.fingerprint(),
-        hit.expires_at.map_or("?".into(), rfc3339)
+        hit.credential.token.fingerprint(),
+        rfc3339(hit.stored_at),
+        hit.credential.expires_at.map_or("?".into(), rfc3339)
     );
-    hit
+    hit.credential
 }

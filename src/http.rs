@@ -1,21 +1,31 @@
 //! The only module that opens sockets: one HTTPS request per call, through ureq with
-//! rustls on ring, with the roots, client certificate and proxy the caller chose.
+//! rustls on ring, with the roots, client certificate and proxy the caller chose. It
+//! chains ureq's connectors (proxy tunnel, TCP, then TLS from `tls`'s config, following
+//! ureq's `unversioned` transport API, pinned by `Cargo.lock`) and resolves names itself,
+//! refusing a plain `http://` connection to any address off loopback.
 //!
 //! It owns the response size limit and sorts failures without an answer into their kinds
 //! (`NetFailure`, and `TlsFailure` through `tls::describe`), so a user reads "server
 //! certificate not trusted" rather than "Broken pipe". It never retries (see `exchange`)
 //! and never logs bodies. URLs arrive parsed and checked (`url::Url`).
 
-use std::io;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
+use ureq::unversioned::transport::{
+    Buffers, ConnectProxyConnector, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, TcpConnector,
+    Transport, TransportAdapter,
+};
 
 use crate::error::{Error, NetFailure};
 use crate::redact;
+use crate::secret::Secret;
 use crate::tls;
-use crate::token::Secret;
 use crate::url::Url;
 
 /// Bodies larger than this are refused without reading further.
@@ -46,7 +56,7 @@ pub struct Client {
     /// The proxy, user info masked, for messages.
     proxy: Option<String>,
     given_ca: bool,
-    tls_version: tls::VersionSlot,
+    tls_version: VersionSlot,
 }
 
 impl Client {
@@ -56,9 +66,11 @@ impl Client {
     }
 }
 
-/// Builds a client: TLS as configured (see `tls`), and the proxy the caller chose
-/// (`http://[user:pass@]host:port`, see `proxy`); environment proxies are not read here.
-pub fn client(tls: &tls::Client, proxy: Option<&str>) -> Result<Client, Error> {
+/// Builds a client for `url`: TLS as configured (see `tls`), and the proxy the caller
+/// chose (`http://[user:pass@]host:port`, see `proxy`); environment proxies are not read
+/// here. For a plain `http://` URL to this machine, every address the host name resolves
+/// to must be a loopback address, or nothing is sent.
+pub fn client(tls: &tls::Client, proxy: Option<&str>, url: &Url) -> Result<Client, Error> {
     let proxy = match proxy {
         Some(url) => Some((
             ureq::Proxy::new(url)
@@ -79,13 +91,20 @@ pub fn client(tls: &tls::Client, proxy: Option<&str>) -> Result<Client, Error> {
         .output_buffer_size(BUFFER)
         .max_response_header_size(MAX_HEAD)
         .build();
-    let tls_version = tls::VersionSlot::default();
+    let tls_version = VersionSlot::default();
     let connector =
         ().chain(ConnectProxyConnector::default())
             .chain(TcpConnector::default())
-            .chain(tls::TlsConnector { config: tls.config.clone(), version: tls_version.clone() });
+            .chain(TlsConnector { config: tls.config.clone(), version: tls_version.clone() });
     Ok(Client {
-        agent: ureq::Agent::with_parts(config, connector, LiteralFirst(DefaultResolver::default())),
+        agent: ureq::Agent::with_parts(
+            config,
+            connector,
+            LiteralFirst {
+                inner: DefaultResolver::default(),
+                loopback_only: url.transport() == crate::url::Transport::LoopbackHttp,
+            },
+        ),
         proxy: proxy.map(|(_, masked)| masked),
         given_ca: tls.given_ca,
         tls_version,
@@ -93,9 +112,26 @@ pub fn client(tls: &tls::Client, proxy: Option<&str>) -> Result<Client, Error> {
 }
 
 /// Takes an IP address in the URL as it is; hands host names to ureq's resolver, which
-/// looks them up on a thread of its own so that `--timeout` bounds the lookup.
+/// looks them up on a thread of its own so that `--timeout` bounds the lookup. With
+/// `loopback_only`, an answer holding any address off loopback is refused before a
+/// connection is made (an `/etc/hosts` that maps `localhost` elsewhere).
 #[derive(Debug)]
-struct LiteralFirst(DefaultResolver);
+struct LiteralFirst {
+    inner: DefaultResolver,
+    loopback_only: bool,
+}
+
+/// A plain `http://` host name that resolved to an address off loopback.
+#[derive(Debug)]
+struct NotLoopback(std::net::IpAddr);
+
+impl fmt::Display for NotLoopback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} is not a loopback address", self.0)
+    }
+}
+
+impl std::error::Error for NotLoopback {}
 
 impl Resolver for LiteralFirst {
     fn resolve(
@@ -111,14 +147,20 @@ impl Resolver for LiteralFirst {
             Some("http") => Some(80),
             _ => None,
         });
-        match (host.parse::<std::net::IpAddr>(), port) {
+        let addrs = match (host.parse::<std::net::IpAddr>(), port) {
             (Ok(ip), Some(port)) => {
-                let mut addrs = self.0.empty();
+                let mut addrs = self.inner.empty();
                 addrs.push(std::net::SocketAddr::new(ip, port));
-                Ok(addrs)
+                addrs
             }
-            _ => self.0.resolve(uri, config, timeout),
+            _ => self.inner.resolve(uri, config, timeout)?,
+        };
+        if self.loopback_only
+            && let Some(off) = addrs.iter().find(|addr| !addr.ip().to_canonical().is_loopback())
+        {
+            return Err(ureq::Error::Io(io::Error::other(NotLoopback(off.ip()))));
         }
+        Ok(addrs)
     }
 }
 
@@ -202,10 +244,22 @@ fn failure(client: &Client, url: &Url, err: ureq::Error) -> Error {
             proxy: client.proxy.clone().unwrap_or_default(),
             reason: format!("the proxy refused the CONNECT tunnel: {}", redact::echo(why.as_bytes(), 200)),
         },
-        ureq::Error::Io(err) => match err.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
-            Some(tls) => Error::Tls { url: url.to_string(), failure: tls::describe(tls, client.given_ca) },
-            None => network(io_failure(&err)),
-        },
+        ureq::Error::Io(err) => {
+            if let Some(NotLoopback(ip)) = err.get_ref().and_then(|inner| inner.downcast_ref::<NotLoopback>()) {
+                return Error::Usage(format!(
+                    "refusing {}: {} resolves to {ip}, which is not a loopback address; plain http:// goes only to 127.0.0.0/8 and ::1 (use https://)",
+                    redact::echo(url.as_str().as_bytes(), 200),
+                    redact::echo(url.host().as_bytes(), 100)
+                ));
+            }
+            if let Some(exhausted) = crate::error::exhausted(&err) {
+                return exhausted;
+            }
+            match err.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+                Some(tls) => Error::Tls { url: url.to_string(), failure: tls::describe(tls, client.given_ca) },
+                None => network(io_failure(&err)),
+            }
+        }
         ureq::Error::Protocol(err) => network(NetFailure::Malformed(redact::echo(err.to_string().as_bytes(), 200))),
         other => network(NetFailure::Other(redact::echo(other.to_string().as_bytes(), 200))),
     }
@@ -225,6 +279,85 @@ fn io_failure(err: &io::Error) -> NetFailure {
             NetFailure::Dns(redact::echo(err.to_string().as_bytes(), 200))
         }
         _ => NetFailure::Other(redact::echo(err.to_string().as_bytes(), 200)),
+    }
+}
+
+/// The TLS version of a connection, once its handshake is done (for `inspect`).
+type VersionSlot = Arc<std::sync::Mutex<Option<&'static str>>>;
+
+/// Wraps the chained transport in TLS when the URL is `https://`.
+#[derive(Debug)]
+struct TlsConnector {
+    config: Arc<ClientConfig>,
+    version: VersionSlot,
+}
+
+impl<In: Transport> Connector<In> for TlsConnector {
+    type Out = Either<In, TlsTransport>;
+
+    fn connect(&self, details: &ConnectionDetails, chained: Option<In>) -> Result<Option<Self::Out>, ureq::Error> {
+        let Some(transport) = chained else { return Ok(None) };
+        if !details.needs_tls() || transport.is_tls() {
+            return Ok(Some(Either::A(transport)));
+        }
+        let host = details.uri.host().unwrap_or_default();
+        let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+        let name = ServerName::try_from(host.to_string()).map_err(|_| ureq::Error::Tls("invalid server name"))?;
+        let connection = ClientConnection::new(self.config.clone(), name)
+            .map_err(|err| ureq::Error::Io(std::io::Error::other(err)))?;
+        let buffers = LazyBuffers::new(details.config.input_buffer_size(), details.config.output_buffer_size());
+        let stream = StreamOwned {
+            conn: connection,
+            sock: TransportAdapter::new(transport.boxed(), details.current_time.clone()),
+        };
+        Ok(Some(Either::B(TlsTransport { buffers, stream, version: self.version.clone() })))
+    }
+}
+
+struct TlsTransport {
+    buffers: LazyBuffers,
+    stream: StreamOwned<ClientConnection, TransportAdapter>,
+    version: VersionSlot,
+}
+
+impl fmt::Debug for TlsTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TlsTransport")
+    }
+}
+
+impl Transport for TlsTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        self.stream.write_all(&self.buffers.output()[..amount])?;
+        Ok(())
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        let amount = self.stream.read(self.buffers.input_append_buf())?;
+        self.buffers.input_appended(amount);
+        if let Some(version) = self.stream.conn.protocol_version() {
+            let name = match version {
+                rustls::ProtocolVersion::TLSv1_3 => "TLS 1.3",
+                rustls::ProtocolVersion::TLSv1_2 => "TLS 1.2",
+                _ => "TLS",
+            };
+            *self.version.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(name);
+        }
+        Ok(amount > 0)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.stream.get_mut().get_mut().is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        true
     }
 }
 

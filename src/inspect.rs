@@ -16,14 +16,23 @@ use crate::error::Error;
 use crate::exchange::{self, Endpoint, Trace};
 use crate::policy::{self, TrustEnv};
 use crate::redact;
+use crate::secret;
 use crate::time::{rfc3339, span, unix_now};
 use crate::tls;
-use crate::token;
 
 /// A subject token this close to its expiry is worth a warning.
 const EXPIRY_WARNING: i64 = 5 * 60;
 /// Clocks further apart than this make tokens look expired or not yet valid.
 const SKEW_WARNING: i64 = 30;
+/// A span between two times that no real clock or token gives (a century): shown as
+/// absurd rather than as a number of days.
+const ABSURD: u64 = 100 * 366 * 86_400;
+const ABSURD_TEXT: &str = "absurd (not a plausible time)";
+
+/// A span in seconds when it was computed without overflow and is below [`ABSURD`].
+fn plausible(span: Option<i64>) -> Option<i64> {
+    span.filter(|s| s.unsigned_abs() <= ABSURD)
+}
 
 /// The report, in text or JSON, and how the run ended. The report is printed either way,
 /// up to the step that failed.
@@ -104,7 +113,7 @@ fn fill(
     report.failed_step = Some("subject");
     let mut subject = Section::default();
     subject.text("file", &config.token_file.to_string_lossy());
-    let token = token::read_subject(&config.token_file);
+    let token = secret::read_subject(&config.token_file);
     let token = match token {
         Ok(token) => token,
         Err(err) => {
@@ -135,11 +144,19 @@ fn fill(
                 subject.text("serviceaccount", &sa);
             }
             if let Some(exp) = found.get("exp").and_then(claims::integer) {
-                subject.number("expires_in", exp - now);
-                if exp <= now {
-                    report.warnings.push(format!("the subject token expired {} ago; the kubelet should have replaced it (is the file a projected token?)", span(now - exp)));
-                } else if exp - now < EXPIRY_WARNING {
-                    report.warnings.push(format!("the subject token expires in {}", span(exp - now)));
+                match plausible(exp.checked_sub(now)) {
+                    None => {
+                        subject.text("expires_in", ABSURD_TEXT);
+                        report.warnings.push(format!("the subject token's exp ({exp}) is absurd: no plausible time"));
+                    }
+                    Some(left) => {
+                        subject.number("expires_in", left);
+                        if left <= 0 {
+                            report.warnings.push(format!("the subject token expired {} ago; the kubelet should have replaced it (is the file a projected token?)", span(-left)));
+                        } else if left < EXPIRY_WARNING {
+                            report.warnings.push(format!("the subject token expires in {}", span(left)));
+                        }
+                    }
                 }
             }
         }
@@ -198,14 +215,19 @@ fn fill(
         answer.number("status", i64::from(status));
     }
     answer.number("elapsed_ms", i64::try_from(begun.elapsed().as_millis()).unwrap_or(i64::MAX));
-    if let Some(date) = trace.server_date
-        && (now - date).abs() > SKEW_WARNING
-    {
-        report.warnings.push(format!(
-            "this machine's clock is {} {} the identity provider's (its Date header); tokens may look expired or not yet valid",
-            span((now - date).abs()),
-            if now > date { "ahead of" } else { "behind" }
-        ));
+    if let Some(date) = trace.server_date {
+        match plausible(now.checked_sub(date)) {
+            None => report.warnings.push(format!(
+                "the identity provider's Date header ({}) is absurd: no plausible time",
+                rfc3339(date)
+            )),
+            Some(skew) if skew.abs() > SKEW_WARNING => report.warnings.push(format!(
+                "this machine's clock is {} {} the identity provider's (its Date header); tokens may look expired or not yet valid",
+                span(skew.abs()),
+                if skew > 0 { "ahead of" } else { "behind" }
+            )),
+            Some(_) => {}
+        }
     }
     let credential = match result {
         Ok(credential) => credential,

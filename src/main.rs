@@ -20,17 +20,18 @@ mod error;
 mod exchange;
 mod exec_credential;
 mod form;
+mod fs;
 mod get_token;
 mod http;
 mod inspect;
 mod install;
 mod policy;
 mod proxy;
+mod secret;
 mod setup;
 mod stdout;
 mod time;
 mod tls;
-mod token;
 mod url;
 mod yaml;
 
@@ -41,7 +42,8 @@ static ALLOCATOR: arena::Arena = arena::Arena;
 use error::Error;
 
 fn main() -> ExitCode {
-    match stdout::check().and_then(|()| run()).and_then(|text| stdout::write(&text)) {
+    let started = Instant::now();
+    match stdout::check().and_then(|()| run(started)).and_then(|(text, deadline)| stdout::write(&text, deadline)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("tokenxchange: error: {}", redact::line(&err.to_string()));
@@ -50,9 +52,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the command; returns what goes to stdout.
-fn run() -> Result<String, Error> {
-    let started = Instant::now();
+/// Runs the command; returns what goes to stdout, and by when it must be written (the end
+/// of `--timeout`, or of the default one for commands without it).
+fn run(started: Instant) -> Result<(String, Instant), Error> {
     // The environment is read once: a getenv scans all of it, and an Argo CD pod has
     // hundreds of service variables.
     let vars: Vec<_> = std::env::vars_os().filter(|(name, _)| cli::reads(name)).collect();
@@ -60,31 +62,33 @@ fn run() -> Result<String, Error> {
     // The trust variables choose files to read, so the policy looks at them too.
     let set = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
     let trust = policy::TrustEnv { ssl_cert_file: set("SSL_CERT_FILE"), ssl_cert_dir: set("SSL_CERT_DIR") };
+    let default_deadline = started + cli::DEFAULT_TIMEOUT;
     match cli::parse(std::env::args_os().skip(1), &env)? {
-        Command::Help => Ok(cli::usage()),
-        Command::Version => Ok(concat!("tokenxchange ", env!("CARGO_PKG_VERSION"), "\n").into()),
+        Command::Help => Ok((cli::usage(), default_deadline)),
+        Command::Version => Ok((concat!("tokenxchange ", env!("CARGO_PKG_VERSION"), "\n").into(), default_deadline)),
         Command::Clean { cache_dir, verbose } => {
             redact::set_verbose(verbose);
-            Ok(cache::clean(&cache_dir)?.iter().map(|path| format!("removed {}\n", path.display())).collect())
+            let removed = cache::clean(&cache_dir)?;
+            Ok((removed.iter().map(|path| format!("removed {}\n", redact::path(path))).collect(), default_deadline))
         }
         Command::Install { dir, force, verbose } => {
             redact::set_verbose(verbose);
-            Ok(install::install(&dir, force)? + "\n")
+            Ok((install::install(&dir, force)? + "\n", default_deadline))
         }
         Command::Setup(options) => {
             // The CA files are small PEM bundles: a bounded read refuses devices and FIFOs.
-            let plan = setup::plan(*options, &|path| token::read_bounded(path, 1 << 20))?;
-            Ok(setup::render(&plan))
+            let plan = setup::plan(*options, &|path| fs::read_bounded(path, 1 << 20))?;
+            Ok((setup::render(&plan), default_deadline))
         }
         Command::GetToken(config) => {
             redact::set_verbose(config.verbose);
-            get_token::run(&config, &trust, started)
+            Ok((get_token::run(&config, &trust, started)?, started + config.timeout))
         }
         Command::Inspect(config, options) => {
             redact::set_verbose(config.verbose);
             let (report, outcome) = inspect::run(&config, &options, &trust, started);
-            stdout::write(&report)?;
-            outcome.map(|()| String::new())
+            stdout::write(&report, started + config.timeout)?;
+            outcome.map(|()| (String::new(), started + config.timeout))
         }
     }
 }

@@ -27,10 +27,11 @@ use crate::cli::{Config, Exchange};
 use crate::error::Error;
 use crate::exchange::{CROSS_CLIENT_SCOPE, Endpoint};
 use crate::exec_credential::{self, Destination};
+use crate::fs::read_bounded;
 use crate::proxy;
 use crate::redact;
+use crate::secret::ClientSecret;
 use crate::tls::PemSource;
-use crate::token::{ClientSecret, read_bounded};
 use crate::url::{Transport, Url, split_host_port};
 
 /// Where the policy lives. A constant on purpose: see the module's documentation.

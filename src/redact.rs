@@ -4,14 +4,17 @@
 //!
 //! Both blank the secrets of this run (the subject token, the client secret, the issued
 //! token, the Basic credential, key data) in every form a server may echo them in: raw,
-//! percent- and form-encoded, and base64 (standard and URL-safe, at any offset inside a
-//! longer base64 text); and both escape control characters, so that a message stays one
-//! line and cannot move the terminal. Secrets are registered by `token::Secret::new`, so
-//! no caller has to remember to pass them; the encoded forms are only computed when text
-//! is actually echoed.
+//! percent- and form-encoded, JSON-escaped, and base64 (standard and URL-safe, at any
+//! offset inside a longer base64 text, also wrapped across lines); and beyond those exact
+//! forms, any run of 16 bytes or more of a secret in any casing, in the text as it stands,
+//! decoded (HTML entities, `\uXXXX`, percent-escapes, repeatedly) or as hex. Both escape
+//! control characters, so that a message stays one line and cannot move the terminal.
+//! Secrets are registered by `secret::Secret::new`, so no caller has to remember to pass
+//! them; what to look for is computed when text is first echoed after a registration.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
@@ -82,6 +85,16 @@ pub fn line(text: &str) -> String {
     out
 }
 
+/// A path for a line on stdout (`install`, `clean`): control characters escaped as in
+/// messages, so a name cannot move the terminal; not redacted (paths are not secrets).
+pub fn path(path: &std::path::Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        push_escaped(&mut out, c);
+    }
+    out
+}
+
 fn push_escaped(out: &mut String, c: char) {
     if c.is_control() {
         out.extend(c.escape_default());
@@ -90,23 +103,243 @@ fn push_escaped(out: &mut String, c: char) {
     }
 }
 
-/// `text` with every known form of every registered secret replaced by `[redacted]`.
+/// `text` with every known form of every registered secret replaced by `[redacted]`,
+/// then every run of [`RUN`] or more bytes of a secret (any casing), found in the text as
+/// it stands, decoded (HTML entities, `\uXXXX`, `%XX`, repeatedly), as hex, or with line
+/// breaks taken out of base64.
 fn blank(text: &str) -> String {
-    let secrets = SECRETS.lock().unwrap_or_else(PoisonError::into_inner).clone();
-    if secrets.is_empty() {
-        return text.to_owned();
-    }
-    let mut forms: Vec<String> = secrets.iter().flat_map(|secret| forms(secret)).collect();
-    // Longest first, so that a form containing a shorter one is blanked whole.
-    forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
-    forms.dedup();
-    let mut text = text.to_owned();
-    for form in forms {
-        if text.contains(&form) {
-            text = text.replace(&form, BLANK);
+    let Some(prepared) = prepared() else { return text.to_owned() };
+    // Every match is found in the text as it came, then all are blanked at once: a
+    // secret inside another, or one match overlapping the next, cannot hide the rest.
+    let mut ranges = Vec::new();
+    // Base64 wrapped across lines: the forms, in the text without its line breaks
+    // (removing ASCII whitespace keeps it UTF-8).
+    let kept: Vec<usize> = text.bytes().enumerate().filter(|(_, b)| !b.is_ascii_whitespace()).map(|(i, _)| i).collect();
+    let unwrapped: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    for form in &prepared.forms {
+        ranges.extend(text.match_indices(form.as_str()).map(|(at, _)| (at, at + form.len())));
+        if form.len() >= MIN_FRAGMENT && unwrapped.len() < text.len() {
+            ranges.extend(
+                unwrapped.match_indices(form.as_str()).map(|(at, _)| (kept[at], kept[at + form.len() - 1] + 1)),
+            );
         }
     }
-    text
+    for view in [decoded(text), hex_view(text, 0), hex_view(text, 1)] {
+        ranges.extend(runs(&view, &prepared));
+    }
+    replace_ranges(text, ranges)
+}
+
+/// Runs of a secret at least this long are blanked wherever they appear, in any casing.
+const RUN: usize = 16;
+
+/// What [`blank`] looks for, computed once for the secrets registered so far.
+struct Prepared {
+    /// How many secrets it was computed from.
+    count: usize,
+    /// The exact forms of every secret.
+    forms: Vec<String>,
+    /// Every run of [`RUN`] bytes of the longer secrets, folded (see [`fold`]).
+    windows: HashSet<u128>,
+    /// The shorter secrets whole, folded.
+    short: Vec<Vec<u8>>,
+}
+
+static PREPARED: Mutex<Option<Arc<Prepared>>> = Mutex::new(None);
+
+/// The current [`Prepared`], recomputed when a secret was registered since; `None`
+/// while there is no secret.
+fn prepared() -> Option<Arc<Prepared>> {
+    let secrets = SECRETS.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    if secrets.is_empty() {
+        return None;
+    }
+    let mut slot = PREPARED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(prepared) = slot.as_ref().filter(|prepared| prepared.count == secrets.len()) {
+        return Some(prepared.clone());
+    }
+    let mut forms: Vec<String> = secrets.iter().flat_map(|secret| forms(secret)).collect();
+    forms.sort_unstable();
+    forms.dedup();
+    let mut windows = HashSet::new();
+    let mut short = Vec::new();
+    for secret in &secrets {
+        let folded: Vec<u8> = secret.bytes().map(fold).collect();
+        if folded.len() < RUN {
+            short.push(folded);
+        } else {
+            windows.extend(folded.windows(RUN).map(window));
+        }
+    }
+    let prepared = Arc::new(Prepared { count: secrets.len(), forms, windows, short });
+    *slot = Some(prepared.clone());
+    Some(prepared)
+}
+
+/// Case folded, and a space taken as `+` (form encoding writes one as the other).
+fn fold(byte: u8) -> u8 {
+    if byte == b' ' { b'+' } else { byte.to_ascii_lowercase() }
+}
+
+fn window(bytes: &[u8]) -> u128 {
+    u128::from_le_bytes(bytes.try_into().unwrap_or([0; RUN]))
+}
+
+/// Bytes of a view of the text, each with the range of the original text it came from.
+struct View(Vec<(u8, usize, usize)>);
+
+/// The text with HTML entities (`&lt;`, `&#60;`, `&#x3c;`), JSON escapes (`\uXXXX`,
+/// surrogate pairs too) and percent-escapes decoded, repeatedly (a value encoded twice).
+fn decoded(text: &str) -> View {
+    let mut view = View(text.bytes().enumerate().map(|(i, b)| (b, i, i + 1)).collect());
+    for _ in 0..3 {
+        let next = decode_once(&view);
+        if next.0.len() == view.0.len() {
+            break;
+        }
+        view = next;
+    }
+    view
+}
+
+fn decode_once(view: &View) -> View {
+    let bytes: Vec<u8> = view.0.iter().map(|(b, _, _)| *b).collect();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let (decoded, used) = escape_at(&bytes[i..]).unwrap_or_else(|| (vec![bytes[i]], 1));
+        let (start, end) = (view.0[i].1, view.0[i + used - 1].2);
+        out.extend(decoded.into_iter().map(|b| (b, start, end)));
+        i += used;
+    }
+    View(out)
+}
+
+/// The bytes an escape at the start of `bytes` stands for, and its length.
+fn escape_at(bytes: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let hex = |digits: &[u8]| u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok();
+    let utf8 = |code: u32| char::from_u32(code).map(|c| c.to_string().into_bytes());
+    match bytes.first()? {
+        b'%' if bytes.len() >= 3 && bytes[1..3].iter().all(u8::is_ascii_hexdigit) => {
+            Some((vec![u8::try_from(hex(&bytes[1..3])?).ok()?], 3))
+        }
+        b'\\' if bytes.get(1) == Some(&b'u') && bytes.len() >= 6 => {
+            let unit = hex(&bytes[2..6])?;
+            if (0xd800..0xdc00).contains(&unit) && bytes.len() >= 12 && bytes[6..8] == *b"\\u" {
+                let low = hex(&bytes[8..12])?;
+                return Some((utf8(0x10000 + ((unit - 0xd800) << 10) + (low.checked_sub(0xdc00)?))?, 12));
+            }
+            Some((utf8(unit)?, 6))
+        }
+        b'&' => {
+            let end = bytes.iter().take(10).position(|b| *b == b';')?;
+            let name = std::str::from_utf8(&bytes[1..end]).ok()?;
+            let code = match name {
+                "lt" => u32::from(b'<'),
+                "gt" => u32::from(b'>'),
+                "amp" => u32::from(b'&'),
+                "quot" => u32::from(b'"'),
+                "apos" => u32::from(b'\''),
+                _ => match name.strip_prefix('#')? {
+                    hex_code if hex_code.starts_with(['x', 'X']) => hex(&hex_code.as_bytes()[1..])?,
+                    decimal => decimal.parse().ok()?,
+                },
+            };
+            Some((utf8(code)?, end + 1))
+        }
+        _ => None,
+    }
+}
+
+/// Runs of hex digits, decoded two by two from `parity`.
+fn hex_view(text: &str, parity: usize) -> View {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let run = bytes[i..].iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        if run == 0 {
+            i += 1;
+            continue;
+        }
+        let mut at = i + parity;
+        while at + 2 <= i + run {
+            let digits = std::str::from_utf8(&bytes[at..at + 2]).unwrap_or("00");
+            out.push((u8::from_str_radix(digits, 16).unwrap_or(0), at, at + 2));
+            at += 2;
+        }
+        // A gap between runs, so that no window spans two of them.
+        out.push((0, i + run, i + run));
+        i += run;
+    }
+    View(out)
+}
+
+/// The ranges of the original text where `view` holds a secret's run: any [`RUN`] bytes
+/// in a row of a secret (a shorter secret whole), ASCII case ignored, a space and a `+`
+/// alike.
+fn runs(view: &View, prepared: &Prepared) -> Vec<(usize, usize)> {
+    let folded: Vec<u8> = view.0.iter().map(|(b, _, _)| fold(*b)).collect();
+    let mut ranges = Vec::new();
+    for secret in &prepared.short {
+        let mut from = 0;
+        while let Some(at) = find(&folded[from..], secret) {
+            let (start, end) = (from + at, from + at + secret.len());
+            ranges.push((view.0[start].1, view.0[end - 1].2));
+            from = end;
+        }
+    }
+    if !prepared.windows.is_empty() {
+        for (start, bytes) in folded.windows(RUN).enumerate() {
+            if prepared.windows.contains(&window(bytes)) {
+                ranges.push((view.0[start].1, view.0[start + RUN - 1].2));
+            }
+        }
+    }
+    ranges
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || needle.len() > haystack.len() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|window| window == needle)
+}
+
+/// `text` with each of `ranges` (merged where they overlap or touch, widened to whole
+/// characters) replaced by [`BLANK`].
+fn replace_ranges(text: &str, mut ranges: Vec<(usize, usize)>) -> String {
+    if ranges.is_empty() {
+        return text.to_owned();
+    }
+    ranges.sort_unstable();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < ranges.len() {
+        let (mut start, mut end) = ranges[i];
+        while i + 1 < ranges.len() && ranges[i + 1].0 <= end {
+            end = end.max(ranges[i + 1].1);
+            i += 1;
+        }
+        i += 1;
+        start = start.max(copied);
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        start = start.max(copied);
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        if end <= start {
+            continue;
+        }
+        out.push_str(&text[copied..start]);
+        out.push_str(BLANK);
+        copied = end;
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// The forms in which `secret` may come back: raw; percent-encoded with either common set
@@ -118,7 +351,7 @@ fn forms(secret: &str) -> Vec<String> {
     for keep in [b"-._~", b"-._*"] {
         for plus in [true, false] {
             for upper in [true, false] {
-                out.push(percent(secret, keep, plus, upper));
+                out.push(crate::form::Percent::new(keep, plus, upper).encode(secret));
             }
         }
     }
@@ -170,25 +403,6 @@ fn push_unicode(out: &mut String, c: char, upper: bool) {
     }
 }
 
-/// Percent-encoding that leaves ASCII letters, digits and `keep` as they are; `plus`
-/// writes a space as `+`, `upper` chooses the hex case.
-fn percent(text: &str, keep: &[u8], plus: bool, upper: bool) -> String {
-    let hex: &[u8; 16] = if upper { b"0123456789ABCDEF" } else { b"0123456789abcdef" };
-    let mut out = String::with_capacity(text.len() * 3);
-    for &byte in text.as_bytes() {
-        if byte.is_ascii_alphanumeric() || keep.contains(&byte) {
-            out.push(byte as char);
-        } else if byte == b' ' && plus {
-            out.push('+');
-        } else {
-            out.push('%');
-            out.push(hex[usize::from(byte >> 4)] as char);
-            out.push(hex[usize::from(byte & 15)] as char);
-        }
-    }
-    out
-}
-
 /// The base64 characters that depend on `bytes` alone, for each of the three offsets the
 /// bytes can have inside a longer encoded text (as a secret has inside a Basic
 /// credential), in the standard and the URL-safe alphabet.
@@ -233,7 +447,7 @@ mod tests {
             let samples = [
                 format!("{prefix}{secret}"),
                 crate::form::escape(secret),
-                percent(secret, b"-._~", false, false),
+                crate::form::Percent::new(b"-._~", false, false).encode(secret),
                 STANDARD.encode(format!("{prefix}{secret}")),
                 URL_SAFE.encode(format!("{prefix}{secret}")),
                 basic.clone(),
@@ -261,6 +475,53 @@ mod tests {
             let echoed = echo(format!(r#"{{"client_secret": "{escaped}"}}"#).as_bytes(), 1000);
             assert_eq!(echoed, r#"{"client_secret": "[redacted]"}"#, "{escaped}");
         }
+    }
+
+    /// The forms a server echoed that the exact forms above miss, each blanked.
+    #[test]
+    fn blanks_runs_of_a_secret_in_any_case_and_decoding() {
+        let secret = "Run<16>&more s3cr+t/=%:xyz-0123456789";
+        register(secret);
+        let every_char_u: String = secret.chars().map(|c| format!("\\u{:04x}", u32::from(c))).collect();
+        let html = secret.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let numeric: String = secret.chars().map(|c| format!("&#{};", u32::from(c))).collect();
+        let twice = crate::form::FORM.encode(&crate::form::FORM.encode(secret));
+        let wrapped: String = {
+            let b64 = STANDARD.encode(secret);
+            let (a, b) = b64.split_at(20);
+            format!("{a}\n{b}")
+        };
+        for (what, echoed) in [
+            ("html entities", html),
+            ("numeric entities", numeric),
+            ("\\u per char", every_char_u),
+            ("upper case", secret.to_uppercase()),
+            ("lower case", secret.to_lowercase()),
+            ("hex", crate::form::hex(secret.as_bytes(), false)),
+            ("HEX", crate::form::hex(secret.as_bytes(), true)),
+            ("percent twice", twice),
+            ("base64 across lines", wrapped),
+            ("16-char prefix", secret[..16].to_string()),
+            ("16-char middle, upper", secret[10..26].to_uppercase()),
+        ] {
+            let out = echo(format!("said: {echoed}.").as_bytes(), 10_000);
+            assert!(out.starts_with("said: [redacted]"), "{what}: {out}");
+            let echoed: Vec<char> = echoed.chars().filter(|c| *c != '\n').collect();
+            for window in echoed.windows(8) {
+                let window: String = window.iter().collect();
+                assert!(!out.contains(&window), "{what}: {window} left in {out}");
+            }
+        }
+        // 15 characters of it are not a run: ordinary text stays.
+        assert_eq!(echo(&secret.as_bytes()[..15], 100), secret[..15]);
+    }
+
+    /// A secret inside another one, echoed in another casing: the longer one goes whole.
+    #[test]
+    fn a_secret_inside_another_does_not_shield_the_rest() {
+        register("Inner5ecret");
+        register("Outer-part-Inner5ecret-more-text");
+        assert_eq!(echo(b"x OUTER-PART-Inner5ecret-MORE-TEXT y", 100), "x [redacted] y");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use crate::error::Error;
 
@@ -32,10 +33,10 @@ pub fn check() -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes all of `text`, or fails. Partial writes continue where they stopped (by bytes:
-/// a cut may fall inside a character), and a non-blocking stdout that is full is waited
-/// for rather than given up on.
-pub fn write(text: &str) -> Result<(), Error> {
+/// Writes all of `text` by `deadline`, or fails. Partial writes continue where they
+/// stopped (by bytes: a cut may fall inside a character), and a non-blocking stdout that
+/// is full is waited for until the deadline, then given up on.
+pub fn write(text: &str, deadline: Instant) -> Result<(), Error> {
     let mut bytes = text.as_bytes();
     while !bytes.is_empty() {
         // SAFETY: the pointer and length describe a live, initialised buffer.
@@ -49,9 +50,16 @@ pub fn write(text: &str) -> Result<(), Error> {
             _ if written == 0 => return Err(failed(io::Error::from(io::ErrorKind::WriteZero))),
             io::ErrorKind::Interrupted => {}
             io::ErrorKind::WouldBlock => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(Error::Runtime(
+                        "cannot write to stdout: nobody read it within --timeout (the pipe stayed full)".into(),
+                    ));
+                }
+                let millis = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
                 let mut ready = libc::pollfd { fd: 1, events: libc::POLLOUT, revents: 0 };
                 // SAFETY: one valid pollfd; poll only writes its `revents`.
-                unsafe { libc::poll(&mut ready, 1, -1) };
+                unsafe { libc::poll(&mut ready, 1, millis) };
             }
             _ => return Err(failed(err)),
         }

@@ -26,9 +26,16 @@ pub fn rfc3339(unix: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3_600, secs % 3_600 / 60, secs % 60)
 }
 
-/// Unix seconds of a UTC civil time; `None` when a field is out of range.
+/// Unix seconds of a UTC civil time; `None` when a field is out of range (years 0 to
+/// 9999, as every format here writes four digits at most).
 pub fn unix(year: i64, month: i64, day: i64, hour: i64, minute: i64, second: i64) -> Option<i64> {
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    let in_range = (0..=9999).contains(&year)
+        && (1..=12).contains(&month)
+        && (1..=31).contains(&day)
+        && (0..=23).contains(&hour)
+        && (0..=59).contains(&minute)
+        && (0..=60).contains(&second);
+    if !in_range {
         return None;
     }
     let (y, m) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
@@ -82,6 +89,9 @@ mod tests {
             assert_eq!(unix(n(0..4), n(5..7), n(8..10), n(11..13), n(14..16), n(17..19)), Some(t));
         }
         assert_eq!(unix(2026, 13, 1, 0, 0, 0), None);
+        assert_eq!(unix(i64::MAX, 1, 1, 0, 0, 0), None, "no overflow");
+        assert_eq!(unix(2026, 1, 1, -1, 0, 0), None);
+        assert_eq!(http_date("Sun, 06 Nov 9223372036854775807 08:49:37 GMT"), None);
     }
 
     #[test]

@@ -1,13 +1,10 @@
 //! TLS to the identity provider: the rustls `ClientConfig` (roots, client identity,
-//! verification) and the ureq connector that wraps a TCP or proxy tunnel in it.
+//! verification); `http` wraps connections in it.
 //!
 //! Owning the config, rather than handing ureq a list of certificates, lets the bundled
 //! Mozilla roots be used as ready-made trust anchors (nothing parsed per run), turns a
-//! bad client key into an error instead of a panic, and keeps the binary small. The
-//! connector follows ureq's `unversioned` transport API, pinned by `Cargo.lock`.
+//! bad client key into an error instead of a panic, and keeps the binary small.
 
-use std::fmt;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,17 +15,12 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{
-    AlertDescription, CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore,
-    SignatureScheme, StreamOwned,
-};
-use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport, TransportAdapter,
-};
+use rustls::{AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::der;
 use crate::error::{Error, TlsFailure};
-use crate::token::{Secret, read_bounded};
+use crate::fs::read_bounded;
+use crate::secret::Secret;
 
 /// Trust and identity for the TLS connection to the identity provider.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -299,7 +291,8 @@ fn decode_data(data: &str, flag: &str) -> Result<Vec<u8>, Error> {
 }
 
 fn read_config_file(what: &'static str, path: &Path) -> Result<Vec<u8>, Error> {
-    read_bounded(path, MAX_PEM_FILE).map_err(|err| config_file(what, path, &err.to_string()))
+    read_bounded(path, MAX_PEM_FILE)
+        .map_err(|err| crate::error::exhausted(&err).unwrap_or_else(|| config_file(what, path, &err.to_string())))
 }
 
 fn config_file(what: &'static str, path: &Path, reason: &str) -> Error {
@@ -369,85 +362,6 @@ impl ServerCertVerifier for Verifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.provider.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// The TLS version of a connection, once its handshake is done (for `inspect`).
-pub type VersionSlot = Arc<std::sync::Mutex<Option<&'static str>>>;
-
-/// Wraps the chained transport in TLS when the URL is `https://`.
-#[derive(Debug)]
-pub struct TlsConnector {
-    pub config: Arc<ClientConfig>,
-    pub version: VersionSlot,
-}
-
-impl<In: Transport> Connector<In> for TlsConnector {
-    type Out = Either<In, TlsTransport>;
-
-    fn connect(&self, details: &ConnectionDetails, chained: Option<In>) -> Result<Option<Self::Out>, ureq::Error> {
-        let Some(transport) = chained else { return Ok(None) };
-        if !details.needs_tls() || transport.is_tls() {
-            return Ok(Some(Either::A(transport)));
-        }
-        let host = details.uri.host().unwrap_or_default();
-        let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-        let name = ServerName::try_from(host.to_string()).map_err(|_| ureq::Error::Tls("invalid server name"))?;
-        let connection = ClientConnection::new(self.config.clone(), name)
-            .map_err(|err| ureq::Error::Io(std::io::Error::other(err)))?;
-        let buffers = LazyBuffers::new(details.config.input_buffer_size(), details.config.output_buffer_size());
-        let stream = StreamOwned {
-            conn: connection,
-            sock: TransportAdapter::new(transport.boxed(), details.current_time.clone()),
-        };
-        Ok(Some(Either::B(TlsTransport { buffers, stream, version: self.version.clone() })))
-    }
-}
-
-pub struct TlsTransport {
-    buffers: LazyBuffers,
-    stream: StreamOwned<ClientConnection, TransportAdapter>,
-    version: VersionSlot,
-}
-
-impl fmt::Debug for TlsTransport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TlsTransport")
-    }
-}
-
-impl Transport for TlsTransport {
-    fn buffers(&mut self) -> &mut dyn Buffers {
-        &mut self.buffers
-    }
-
-    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        self.stream.get_mut().set_timeout(timeout);
-        self.stream.write_all(&self.buffers.output()[..amount])?;
-        Ok(())
-    }
-
-    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        self.stream.get_mut().set_timeout(timeout);
-        let amount = self.stream.read(self.buffers.input_append_buf())?;
-        self.buffers.input_appended(amount);
-        if let Some(version) = self.stream.conn.protocol_version() {
-            let name = match version {
-                rustls::ProtocolVersion::TLSv1_3 => "TLS 1.3",
-                rustls::ProtocolVersion::TLSv1_2 => "TLS 1.2",
-                _ => "TLS",
-            };
-            *self.version.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(name);
-        }
-        Ok(amount > 0)
-    }
-
-    fn is_open(&mut self) -> bool {
-        self.stream.get_mut().get_mut().is_open()
-    }
-
-    fn is_tls(&self) -> bool {
-        true
     }
 }
 

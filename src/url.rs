@@ -36,8 +36,8 @@ impl Url {
     pub fn parse(text: &str, allow_insecure_http: bool, what: &str) -> Result<Url, Error> {
         let invalid = || {
             Error::Usage(format!(
-                "invalid {what} '{}': expected https://HOST[:PORT]/PATH",
-                redact::echo(text.as_bytes(), 200)
+                "invalid {what} '{}': expected https://HOST[:PORT]/PATH (no user info)",
+                redact::echo(masked(text).as_bytes(), 200)
             ))
         };
         let (scheme, host, port) = split(text).ok_or_else(invalid)?;
@@ -81,6 +81,16 @@ impl Url {
 impl fmt::Display for Url {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
+    }
+}
+
+/// `text` with the user info of its authority (`user:password@`) replaced by `***@`.
+fn masked(text: &str) -> String {
+    let Some((scheme, rest)) = text.split_once("://") else { return text.to_owned() };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => text.to_owned(),
     }
 }
 
@@ -157,14 +167,22 @@ mod tests {
             err.to_string().starts_with("refusing --oidc-endpoint 'http://dex.dex.svc/token': http:// would send"),
             "{err}"
         );
-        for bad in ["dex.example.com/token", "ftp://x/y", "https:///token", "https://user:pw@dex/token"] {
+        for bad in ["dex.example.com/token", "ftp://x/y", "https:///token"] {
             let err = Url::parse(bad, false, "--oidc-endpoint").unwrap_err();
-            assert_eq!(err.to_string(), format!("invalid --oidc-endpoint '{bad}': expected https://HOST[:PORT]/PATH"));
+            assert_eq!(
+                err.to_string(),
+                format!("invalid --oidc-endpoint '{bad}': expected https://HOST[:PORT]/PATH (no user info)")
+            );
         }
+        let err = Url::parse("https://user:pa55word@dex/token", false, "--oidc-endpoint").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid --oidc-endpoint 'https://***@dex/token': expected https://HOST[:PORT]/PATH (no user info)"
+        );
         let err = Url::parse("https://dex/\u{1b}[2Jtoken\n", false, "token_endpoint from discovery").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid token_endpoint from discovery 'https://dex/\\u{1b}[2Jtoken': expected https://HOST[:PORT]/PATH"
+            "invalid token_endpoint from discovery 'https://dex/\\u{1b}[2Jtoken': expected https://HOST[:PORT]/PATH (no user info)"
         );
     }
 

@@ -233,7 +233,7 @@ struct State {
     config: DexConfig,
     issuer: String,
     source_key: SigningKey,
-    dex_key: SigningKey,
+    dex_key: Mutex<SigningKey>,
     requests: Mutex<Vec<Recorded>>,
     faults: Mutex<VecDeque<Fault>>,
     delay: Mutex<Duration>,
@@ -246,7 +246,7 @@ impl State {
             config,
             issuer,
             source_key: SigningKey::source_cluster(),
-            dex_key: SigningKey::dex(),
+            dex_key: Mutex::new(SigningKey::dex()),
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(VecDeque::new()),
             delay: Mutex::new(Duration::ZERO),
@@ -323,6 +323,17 @@ impl Dex {
         lock(&self.state.faults).push_back(fault);
     }
 
+    /// Replaces the ID-token signing key, as a Dex restart with memory storage does: tokens
+    /// issued from now on are signed by [`SigningKey::dex_rotated`], and the JWKS names only it.
+    pub fn rotate_signing_key(&self) {
+        *lock(&self.state.dex_key) = SigningKey::dex_rotated();
+    }
+
+    /// The key that signs the ID tokens this Dex issues now.
+    pub fn signing_key(&self) -> SigningKey {
+        lock(&self.state.dex_key).clone()
+    }
+
     /// Delays every token-path answer by `delay`, counted from when the request was read.
     pub fn set_delay(&self, delay: Duration) {
         *lock(&self.state.delay) = delay;
@@ -344,7 +355,7 @@ fn handle(state: &State, request: &Request, w: &mut dyn Write) -> io::Result<Aft
             token(state, request, time::now())
         }
         "/dex/.well-known/openid-configuration" => Response::json(200, discovery(&state.issuer, &state.config)),
-        "/dex/keys" => Response::json(200, state.dex_key.jwks_json()),
+        "/dex/keys" => Response::json(200, lock(&state.dex_key).jwks_json()),
         _ => Response::new(404, "text/plain; charset=utf-8", "404 page not found\n"),
     };
     response.send(w, request.keep_alive)
@@ -419,7 +430,7 @@ fn token(state: &State, request: &Request, now: i64) -> Response {
         return oauth_error(500, "server_error", "");
     }
     let claims = issued_claims(&state.issuer, &client.id, &subject, connector, &scopes, now, config.id_token_ttl);
-    let access_token = state.dex_key.sign(&claims);
+    let access_token = lock(&state.dex_key).sign(&claims);
     lock(&state.issued).push(access_token.clone());
     let mut body = format!(
         r#"{{"access_token":{},"issued_token_type":{},"token_type":"bearer""#,

@@ -18,6 +18,7 @@ pub const SOURCE_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 
 const SOURCE_KEY_PEM: &str = include_str!("../fixtures/source-cluster-signing-key.pem");
 const DEX_KEY_PEM: &str = include_str!("../fixtures/dex-signing-key.pem");
+const DEX_ROTATED_KEY_PEM: &str = include_str!("../fixtures/dex-signing-key-2.pem");
 
 /// An RSA signing key with its key id. Cheap to clone.
 #[derive(Clone)]
@@ -41,6 +42,11 @@ impl SigningKey {
     /// Dex's ID-token key, kid `dex`.
     pub fn dex() -> SigningKey {
         SigningKey::load(DEX_KEY_PEM, "dex")
+    }
+
+    /// The key the test Dex rotates to, kid `dex-2`.
+    pub fn dex_rotated() -> SigningKey {
+        SigningKey::load(DEX_ROTATED_KEY_PEM, "dex-2")
     }
 
     fn load(pem: &str, kid: &'static str) -> SigningKey {

@@ -16,7 +16,7 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Makes the cache entry `file` one that expired at `expires_at`, its check recomputed as
-/// the cache does (format version 2): expiry is tested by setting the clock's reading in
+/// the cache does (format version 3): expiry is tested by setting the clock's reading in
 /// the entry, never by waiting for a short-lived token to run out.
 fn expire(file: &Path, expires_at: i64) {
     let text = std::fs::read_to_string(file).unwrap();
@@ -24,11 +24,16 @@ fn expire(file: &Path, expires_at: i64) {
         panic!("{} is not a JSON object", file.display())
     };
     let Some(Value::String(token)) = entry.get("token") else { panic!("no token in {}", file.display()) };
-    let digest =
-        ring::digest::digest(&ring::digest::SHA256, format!("tokenxchange cache v2\n{expires_at}\n{token}").as_bytes());
+    let Some(Value::Number(stored_at)) = entry.get("stored_at") else { panic!("no stored_at in {}", file.display()) };
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        format!("tokenxchange cache v3\n{stored_at}\n{expires_at}\n{token}").as_bytes(),
+    );
     let check: String = digest.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
-    let aged =
-        format!(r#"{{"version":2,"expires_at":{expires_at},"token":{},"check":"{check}"}}"#, json::to_string(token));
+    let aged = format!(
+        r#"{{"version":3,"stored_at":{stored_at},"expires_at":{expires_at},"token":{},"check":"{check}"}}"#,
+        json::to_string(token)
+    );
     std::fs::write(file, aged).unwrap();
 }
 
@@ -141,7 +146,7 @@ fn corrupt_and_truncated_entries_are_replaced() {
         String::new(),
         "\u{0}\u{1}garbage".to_string(),
         text.replacen("\"token\":\"ey", "\"token\":\"xy", 1),
-        text.replace("\"version\":2", "\"version\":99"),
+        text.replace("\"version\":3", "\"version\":99"),
     ];
     let mut requests = 1;
     for bad in damaged {

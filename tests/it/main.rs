@@ -5,6 +5,7 @@ mod cache;
 mod direct;
 mod docs;
 mod exchange;
+mod hostile;
 mod inspect;
 mod install;
 mod kubectl;
