@@ -517,6 +517,61 @@ mod tests {
         assert_eq!(err.exit_code(), code);
     }
 
+    /// A call to testkit's Dex whose trust and proxies come only from `network`, never from
+    /// the process environment.
+    fn call_with(
+        network: &Network,
+        dex: &testkit::Dex,
+        secret: &Secret,
+        subject: &Secret,
+    ) -> (Result<Credential, Error>, Trace) {
+        let mut request = request(Some("kubernetes"), &["openid"], &[]);
+        request.endpoint = Endpoint::Token(Url::parse(&dex.token_endpoint(), false, "test").unwrap());
+        request.retries = 0;
+        let call = Call {
+            request: &request,
+            client_secret: secret,
+            subject,
+            tls: &tls::Settings::default(),
+            network,
+            deadline: Instant::now() + Duration::from_secs(30),
+            now: crate::time::unix_now,
+            trace: Default::default(),
+        };
+        (call.fetch(None), call.trace.into_inner())
+    }
+
+    #[test]
+    fn a_call_trusts_and_routes_by_the_network_it_is_given() {
+        let dex = testkit::Dex::start(testkit::DexConfig::default());
+        let temp = testkit::TempDir::new("exchange-network");
+        let bundle = temp.path().join("ca.pem");
+        std::fs::write(&bundle, dex.ca_pem()).unwrap();
+        let secret = Secret::new("s3cr+t/=%:x");
+        let subject = Secret::new(testkit::mint_sa_token("argocd", "argocd-server", "dex", 3600));
+        let trusting = |proxies: proxy::Env| Network {
+            trust: tls::SystemTrust { ssl_cert_file: Some(bundle.clone().into()), ssl_cert_dir: None },
+            proxies,
+        };
+
+        let (issued, trace) = call_with(&trusting(proxy::Env::default()), &dex, &secret, &subject);
+        assert_eq!(dex.issued_tokens(), [issued.unwrap().token.expose().to_string()]);
+        assert_eq!(trace.endpoint.map(|(_, source)| source), Some("given"));
+        assert_eq!((trace.status, trace.route.unwrap().why.as_str()), (Some(200), "no proxy variable applies"));
+
+        // Without that bundle the test CA is trusted nowhere.
+        let err = call_with(&Network::default(), &dex, &secret, &subject).0.unwrap_err();
+        assert!(matches!(err, Error::Tls { .. }), "{err}");
+
+        // A proxy variable that is not UTF-8 stops the call before any connection.
+        let not_utf8 = proxy::Env { not_utf8: Some("HTTPS_PROXY"), ..proxy::Env::default() };
+        let (result, trace) = call_with(&trusting(not_utf8), &dex, &secret, &subject);
+        let err = result.unwrap_err();
+        assert!(trace.endpoint.is_none());
+        assert_eq!((err.exit_code(), err.to_string()), (2, "HTTPS_PROXY is not valid UTF-8".into()));
+        assert_eq!(dex.token_requests(), 1, "only the first call reached the token endpoint");
+    }
+
     #[test]
     fn request_carries_the_documented_fields() {
         let body = request_body(
