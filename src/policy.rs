@@ -711,6 +711,7 @@ fn no_dot_dot_out_of_links(facts: Facts) -> Result<Facts, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tls;
     use crate::url::Url;
 
     const CA_A: &str = "MIIBcert-a";
@@ -745,6 +746,49 @@ mod tests {
             }),
             ..Facts::default()
         }
+    }
+
+    /// The get-token configuration of `args`, parsed with an empty environment.
+    fn config(args: &[&str]) -> Config {
+        match crate::cli::parse(args.iter().map(OsString::from), &|_| None) {
+            Ok(crate::cli::Command::GetToken(config)) => *config,
+            other => panic!("expected get-token, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn facts_take_the_trust_and_proxy_variables_from_the_network() {
+        let exchange = config(&["--oidc-endpoint=https://dex.example.com/token", "--client-id", "argocd"]);
+        let network = Network {
+            trust: tls::SystemTrust {
+                ssl_cert_file: Some("/ca/bundle.pem".into()),
+                ssl_cert_dir: Some("/a:/b".into()),
+            },
+            proxies: proxy::Env {
+                https_proxy: Some(("HTTPS_PROXY", "http://proxy:3128".into())),
+                ..Default::default()
+            },
+        };
+        let found = facts(&exchange, &network).unwrap();
+        assert!(found.files.contains(&("SSL_CERT_FILE", "/ca/bundle.pem".into())), "{:?}", found.files);
+        assert_eq!(found.dirs, [("SSL_CERT_DIR", "/a".into()), ("SSL_CERT_DIR", "/b".into())]);
+        assert_eq!(found.proxies.https_proxy, network.proxies.https_proxy);
+
+        // An empty trust variable names no file to check.
+        let empty = Network {
+            trust: tls::SystemTrust { ssl_cert_file: Some("".into()), ssl_cert_dir: Some("".into()) },
+            ..Network::default()
+        };
+        let found = facts(&exchange, &empty).unwrap();
+        assert!(found.files.iter().all(|(setting, _)| *setting != "SSL_CERT_FILE"), "{:?}", found.files);
+        assert!(found.dirs.is_empty());
+
+        // A proxy variable that is not UTF-8 refuses an exchange, and is no matter to --direct.
+        let not_utf8 =
+            Network { proxies: proxy::Env { not_utf8: Some("no_proxy"), ..Default::default() }, ..Network::default() };
+        let err = facts(&exchange, &not_utf8).unwrap_err();
+        assert_eq!((err.exit_code(), err.to_string()), (2, "no_proxy is not valid UTF-8".into()));
+        assert!(facts(&config(&["--direct"]), &not_utf8).is_ok());
     }
 
     const EXAMPLE: &str = r#"{
