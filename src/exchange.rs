@@ -3,7 +3,8 @@
 //! [`Error`] (docs/usage.md, "Exit codes"; docs/troubleshooting.md).
 //!
 //! Request building, answer interpretation and expiry arithmetic are pure and take `now`
-//! as an argument; [`Call::fetch`] and the methods it calls touch the network, through `http`.
+//! as an argument; [`Call::fetch`] and the methods it calls touch the network, through
+//! `http`, and read the clock for the answer.
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ use crate::http;
 use crate::proxy;
 use crate::redact;
 use crate::secret::Secret;
-use crate::time::rfc3339;
+use crate::time::{rfc3339, unix_now};
 use crate::tls;
 use crate::url::Url;
 
@@ -117,8 +118,8 @@ pub struct Network {
 
 /// One exchange as `get-token` and `inspect` make it: what to ask, the two secrets it is
 /// asked with, how the identity provider is reached (the run's TLS settings and the
-/// process's [`Network`]), by when, and against which clock. [`Call::fetch`] makes it;
-/// `trace` keeps what it did.
+/// process's [`Network`]), and by when. [`Call::fetch`] makes it; `trace` keeps what it
+/// did (start it empty).
 pub struct Call<'a> {
     pub request: &'a Request,
     pub client_secret: &'a Secret,
@@ -126,8 +127,6 @@ pub struct Call<'a> {
     pub tls: &'a tls::Settings,
     pub network: &'a Network,
     pub deadline: Instant,
-    /// Unix seconds, for the credential's expiry.
-    pub now: fn() -> i64,
     pub trace: RefCell<Trace>,
 }
 
@@ -220,7 +219,7 @@ impl Call<'_> {
             (seen.status, seen.server_date) = (Some(response.status), response.date);
             drop(seen);
             verbose!("HTTP {} from {url} in {} ms", response.status, started.elapsed().as_millis());
-            interpret(url, &response, self.request, (self.now)())
+            interpret(url, &response, self.request, unix_now())
         })
     }
 
@@ -535,7 +534,6 @@ mod tests {
             tls: &tls::Settings::default(),
             network,
             deadline: Instant::now() + Duration::from_secs(30),
-            now: crate::time::unix_now,
             trace: Default::default(),
         };
         (call.fetch(None), call.trace.into_inner())

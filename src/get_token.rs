@@ -51,7 +51,6 @@ fn credential(config: &Config, exchange: &Exchange, network: &Network, deadline:
         tls: &exchange.tls,
         network,
         deadline,
-        now: unix_now,
         trace: Default::default(),
     };
     let fetch = |cache: Option<&Cache>| call.fetch(cache);

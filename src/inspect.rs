@@ -198,7 +198,6 @@ fn fill(
         tls: &exchange.tls,
         network,
         deadline: started + config.timeout,
-        now: unix_now,
         trace: Default::default(),
     };
     let result = call.fetch(None);
