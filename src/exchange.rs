@@ -3,7 +3,8 @@
 //! [`Error`] (docs/usage.md, "Exit codes"; docs/troubleshooting.md).
 //!
 //! Request building, answer interpretation and expiry arithmetic are pure and take `now`
-//! as an argument; [`fetch`] and the functions it calls touch the network, through `http`.
+//! as an argument; [`Call::fetch`] and the methods it calls touch the network, through
+//! `http`, and read the clock for the answer.
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ use crate::http;
 use crate::proxy;
 use crate::redact;
 use crate::secret::Secret;
-use crate::time::rfc3339;
+use crate::time::{rfc3339, unix_now};
 use crate::tls;
 use crate::url::Url;
 
@@ -57,7 +58,7 @@ pub struct Request {
     pub allowed_endpoints: Option<Vec<String>>,
 }
 
-/// What one [`fetch`] did, for `inspect` and `-v`: the last attempt wins.
+/// What one [`Call::fetch`] did, for `inspect` and `-v`: the last attempt wins.
 #[derive(Debug, Default)]
 pub struct Trace {
     /// The token endpoint used, and where it came from when not given.
@@ -106,77 +107,142 @@ fn request_body(request: &Request, subject: &Secret) -> String {
     form::encode(&pairs)
 }
 
-/// One exchange at the identity provider. With an issuer, the token endpoint comes from
-/// the cache when remembered (it gets half the time left, so a dead one leaves time to
-/// look again), else from discovery (then remembered). A remembered endpoint that fails
-/// in any way but an OAuth refusal is discovered again, once; when discovery names the
-/// same URL, the first error stands.
-#[allow(clippy::too_many_arguments)]
-pub fn fetch(
-    request: &Request,
-    client_secret: &Secret,
-    subject: &Secret,
-    tls: &tls::Settings,
-    cache: Option<&Cache>,
-    deadline: Instant,
-    now: &dyn Fn() -> i64,
-    trace: &RefCell<Trace>,
-) -> Result<Credential, Error> {
-    let tls = tls::client(tls)?;
-    let proxies = proxy::Env::from_process()?;
-    let client_for = |url: &Url| {
-        let route = proxy::route(url, &proxies)?;
-        let client = http::client(&tls, route.proxy.as_deref(), url);
-        trace.borrow_mut().route = Some(route);
-        client
-    };
-    let authorization = Secret::new(form::basic_auth(&request.client_id, client_secret.expose()));
-    let body = request_body(request, subject);
-    let exchange_at = |url: &Url, source: &'static str, deadline: Instant| {
-        trace.borrow_mut().endpoint = Some((url.clone(), source));
-        if !endpoint_allowed(request, url) {
-            return Err(Error::Policy(format!(
-                "the token endpoint {} ({source}) is not in the policy's endpoints",
-                redact::echo(url.as_str().as_bytes(), 200)
-            )));
-        }
-        exchange(&client_for(url)?, url, request, &authorization, &body, deadline, now, trace)
-    };
-    let issuer = match &request.endpoint {
-        Endpoint::Token(url) => return exchange_at(url, "given", deadline),
-        Endpoint::Issuer(issuer) => issuer,
-    };
-    let discover_at = |deadline: Instant| -> Result<Url, Error> {
-        let discovery = issuer.discovery();
-        let found = discover(&client_for(&discovery)?, &discovery, request, deadline)?;
-        if let Some(cache) = cache {
-            cache.write_endpoint(issuer, &found);
-        }
-        Ok(found)
-    };
-    let remembered = cache.and_then(|cache| cache.read_endpoint(issuer, request.allow_insecure_http));
-    let remembered = remembered.filter(|url| {
-        let allowed = endpoint_allowed(request, url);
-        if !allowed {
-            verbose!("remembered token endpoint {url} is not in the policy's endpoints; discovering again");
-        }
-        allowed
-    });
-    let Some(remembered) = remembered else {
-        return exchange_at(&discover_at(deadline)?, "discovered", deadline);
-    };
-    let half = Instant::now() + deadline.saturating_duration_since(Instant::now()) / 2;
-    match exchange_at(&remembered, "remembered from an earlier discovery", half) {
-        Err(err) if is_stale(&err) => {
-            verbose!("remembered token endpoint {remembered} failed ({err}); discovering again");
-            let found = discover_at(deadline)?;
-            if found == remembered {
-                verbose!("discovery names the same token endpoint");
-                return Err(err);
+/// The process variables a connection depends on, read once by `main` (docs/usage.md,
+/// "Networks"): where the system's CA bundle is, and the proxies. The policy checks them
+/// too, since they choose files to read and where secrets travel.
+#[derive(Debug, Default)]
+pub struct Network {
+    pub trust: tls::SystemTrust,
+    pub proxies: proxy::Env,
+}
+
+/// One exchange as `get-token` and `inspect` make it: what to ask, the two secrets it is
+/// asked with, how the identity provider is reached (the run's TLS settings and the
+/// process's [`Network`]), and by when. [`Call::fetch`] makes it; `trace` keeps what it
+/// did (start it empty).
+pub struct Call<'a> {
+    pub request: &'a Request,
+    pub client_secret: &'a Secret,
+    pub subject: &'a Secret,
+    pub tls: &'a tls::Settings,
+    pub network: &'a Network,
+    pub deadline: Instant,
+    pub trace: RefCell<Trace>,
+}
+
+/// The request as it goes on the wire, built once for every endpoint tried: both hold a
+/// secret.
+struct Wire {
+    authorization: Secret,
+    body: String,
+}
+
+impl Call<'_> {
+    /// One exchange at the identity provider. With an issuer, the token endpoint comes from
+    /// the cache when remembered (it gets half the time left, so a dead one leaves time to
+    /// look again), else from discovery (then remembered). A remembered endpoint that fails
+    /// in any way but an OAuth refusal is discovered again, once; when discovery names the
+    /// same URL, the first error stands.
+    pub fn fetch(&self, cache: Option<&Cache>) -> Result<Credential, Error> {
+        let request = self.request;
+        let tls = tls::client(self.tls, &self.network.trust)?;
+        let proxies = self.network.proxies.checked()?;
+        let client_for = |url: &Url| {
+            let route = proxy::route(url, proxies)?;
+            let client = http::client(&tls, route.proxy.as_deref(), url);
+            self.trace.borrow_mut().route = Some(route);
+            client
+        };
+        let wire = Wire {
+            authorization: Secret::new(form::basic_auth(&request.client_id, self.client_secret.expose())),
+            body: request_body(request, self.subject),
+        };
+        let exchange_at = |url: &Url, source: &'static str, deadline: Instant| {
+            self.trace.borrow_mut().endpoint = Some((url.clone(), source));
+            if !endpoint_allowed(request, url) {
+                return Err(Error::Policy(format!(
+                    "the token endpoint {} ({source}) is not in the policy's endpoints",
+                    redact::echo(url.as_str().as_bytes(), 200)
+                )));
             }
-            exchange_at(&found, "discovered", deadline)
+            self.exchange(&client_for(url)?, url, &wire, deadline)
+        };
+        let issuer = match &request.endpoint {
+            Endpoint::Token(url) => return exchange_at(url, "given", self.deadline),
+            Endpoint::Issuer(issuer) => issuer,
+        };
+        let discover_at = |deadline: Instant| -> Result<Url, Error> {
+            let discovery = issuer.discovery();
+            let found = self.discover(&client_for(&discovery)?, &discovery, deadline)?;
+            if let Some(cache) = cache {
+                cache.write_endpoint(issuer, &found);
+            }
+            Ok(found)
+        };
+        let remembered = cache.and_then(|cache| cache.read_endpoint(issuer, request.allow_insecure_http));
+        let remembered = remembered.filter(|url| {
+            let allowed = endpoint_allowed(request, url);
+            if !allowed {
+                verbose!("remembered token endpoint {url} is not in the policy's endpoints; discovering again");
+            }
+            allowed
+        });
+        let Some(remembered) = remembered else {
+            return exchange_at(&discover_at(self.deadline)?, "discovered", self.deadline);
+        };
+        let half = Instant::now() + self.deadline.saturating_duration_since(Instant::now()) / 2;
+        match exchange_at(&remembered, "remembered from an earlier discovery", half) {
+            Err(err) if is_stale(&err) => {
+                verbose!("remembered token endpoint {remembered} failed ({err}); discovering again");
+                let found = discover_at(self.deadline)?;
+                if found == remembered {
+                    verbose!("discovery names the same token endpoint");
+                    return Err(err);
+                }
+                exchange_at(&found, "discovered", self.deadline)
+            }
+            result => result,
         }
-        result => result,
+    }
+
+    /// POSTs the exchange to `url`, retrying transient failures until `deadline`, and reads
+    /// the answer.
+    fn exchange(&self, client: &http::Client, url: &Url, wire: &Wire, deadline: Instant) -> Result<Credential, Error> {
+        retry(url, deadline, self.request.retries, |attempt, timeout| {
+            verbose!("POST {url} (attempt {attempt}, timeout {} ms)", timeout.as_millis());
+            let started = Instant::now();
+            let result = http::post_form(client, url, &wire.authorization, &wire.body, timeout);
+            let mut seen = self.trace.borrow_mut();
+            seen.elapsed = Some(started.elapsed());
+            seen.tls_version = client.tls_version();
+            let response = result?;
+            (seen.status, seen.server_date) = (Some(response.status), response.date);
+            drop(seen);
+            verbose!("HTTP {} from {url} in {} ms", response.status, started.elapsed().as_millis());
+            interpret(url, &response, self.request, unix_now())
+        })
+    }
+
+    /// Finds the token endpoint in the issuer's OpenID discovery document at `url`.
+    fn discover(&self, client: &http::Client, url: &Url, deadline: Instant) -> Result<Url, Error> {
+        let response = retry(url, deadline, self.request.retries, |attempt, timeout| {
+            verbose!("GET {url} (attempt {attempt})");
+            let response = http::get(client, url, timeout)?;
+            match response.status {
+                200..=299 => Ok(response),
+                status => Err(status_error("discovery", url, status, &response)),
+            }
+        })?;
+        let bad =
+            |reason: &str| Error::BadResponse { url: url.to_string(), status: response.status, reason: reason.into() };
+        let document = claims::object(&response.body).ok_or_else(|| bad("discovery document is not a JSON object"))?;
+        let endpoint = match document.get("token_endpoint") {
+            Some(Value::String(endpoint)) if !endpoint.is_empty() => endpoint,
+            _ => return Err(bad("discovery document has no token_endpoint")),
+        };
+        let endpoint = Url::parse(endpoint, self.request.allow_insecure_http, "token_endpoint from discovery")?;
+        verbose!("discovered token endpoint {endpoint}");
+        Ok(endpoint)
     }
 }
 
@@ -204,55 +270,6 @@ fn is_stale(err: &Error) -> bool {
         | Error::CrossClient { .. }
         | Error::Audience { .. } => false,
     }
-}
-
-/// POSTs the exchange to `url`, retrying transient failures, and reads the answer.
-#[allow(clippy::too_many_arguments)]
-fn exchange(
-    client: &http::Client,
-    url: &Url,
-    request: &Request,
-    authorization: &Secret,
-    body: &str,
-    deadline: Instant,
-    now: &dyn Fn() -> i64,
-    trace: &RefCell<Trace>,
-) -> Result<Credential, Error> {
-    retry(url, deadline, request.retries, |attempt, timeout| {
-        verbose!("POST {url} (attempt {attempt}, timeout {} ms)", timeout.as_millis());
-        let started = Instant::now();
-        let result = http::post_form(client, url, authorization, body, timeout);
-        let mut seen = trace.borrow_mut();
-        seen.elapsed = Some(started.elapsed());
-        seen.tls_version = client.tls_version();
-        let response = result?;
-        (seen.status, seen.server_date) = (Some(response.status), response.date);
-        drop(seen);
-        verbose!("HTTP {} from {url} in {} ms", response.status, started.elapsed().as_millis());
-        interpret(url, &response, request, now())
-    })
-}
-
-/// Finds the token endpoint in the issuer's OpenID discovery document at `url`.
-fn discover(client: &http::Client, url: &Url, request: &Request, deadline: Instant) -> Result<Url, Error> {
-    let response = retry(url, deadline, request.retries, |attempt, timeout| {
-        verbose!("GET {url} (attempt {attempt})");
-        let response = http::get(client, url, timeout)?;
-        match response.status {
-            200..=299 => Ok(response),
-            status => Err(status_error("discovery", url, status, &response)),
-        }
-    })?;
-    let bad =
-        |reason: &str| Error::BadResponse { url: url.to_string(), status: response.status, reason: reason.into() };
-    let document = claims::object(&response.body).ok_or_else(|| bad("discovery document is not a JSON object"))?;
-    let endpoint = match document.get("token_endpoint") {
-        Some(Value::String(endpoint)) if !endpoint.is_empty() => endpoint,
-        _ => return Err(bad("discovery document has no token_endpoint")),
-    };
-    let endpoint = Url::parse(endpoint, request.allow_insecure_http, "token_endpoint from discovery")?;
-    verbose!("discovered token endpoint {endpoint}");
-    Ok(endpoint)
 }
 
 /// Reads the identity provider's answer. Nothing of a 2xx body is echoed but its length
@@ -497,6 +514,60 @@ mod tests {
         let err = interpret(&dex(), &response, &request(None, &[], &[]), NOW).unwrap_err();
         assert_eq!(err.to_string(), expected);
         assert_eq!(err.exit_code(), code);
+    }
+
+    /// A call to testkit's Dex whose trust and proxies come only from `network`, never from
+    /// the process environment.
+    fn call_with(
+        network: &Network,
+        dex: &testkit::Dex,
+        secret: &Secret,
+        subject: &Secret,
+    ) -> (Result<Credential, Error>, Trace) {
+        let mut request = request(Some("kubernetes"), &["openid"], &[]);
+        request.endpoint = Endpoint::Token(Url::parse(&dex.token_endpoint(), false, "test").unwrap());
+        request.retries = 0;
+        let call = Call {
+            request: &request,
+            client_secret: secret,
+            subject,
+            tls: &tls::Settings::default(),
+            network,
+            deadline: Instant::now() + Duration::from_secs(30),
+            trace: Default::default(),
+        };
+        (call.fetch(None), call.trace.into_inner())
+    }
+
+    #[test]
+    fn a_call_trusts_and_routes_by_the_network_it_is_given() {
+        let dex = testkit::Dex::start(testkit::DexConfig::default());
+        let temp = testkit::TempDir::new("exchange-network");
+        let bundle = temp.path().join("ca.pem");
+        std::fs::write(&bundle, dex.ca_pem()).unwrap();
+        let secret = Secret::new("s3cr+t/=%:x");
+        let subject = Secret::new(testkit::mint_sa_token("argocd", "argocd-server", "dex", 3600));
+        let trusting = |proxies: proxy::Env| Network {
+            trust: tls::SystemTrust { ssl_cert_file: Some(bundle.clone().into()), ssl_cert_dir: None },
+            proxies,
+        };
+
+        let (issued, trace) = call_with(&trusting(proxy::Env::default()), &dex, &secret, &subject);
+        assert_eq!(dex.issued_tokens(), [issued.unwrap().token.expose().to_string()]);
+        assert_eq!(trace.endpoint.map(|(_, source)| source), Some("given"));
+        assert_eq!((trace.status, trace.route.unwrap().why.as_str()), (Some(200), "no proxy variable applies"));
+
+        // Without that bundle the test CA is trusted nowhere.
+        let err = call_with(&Network::default(), &dex, &secret, &subject).0.unwrap_err();
+        assert!(matches!(err, Error::Tls { .. }), "{err}");
+
+        // A proxy variable that is not UTF-8 stops the call before any connection.
+        let not_utf8 = proxy::Env { not_utf8: Some("HTTPS_PROXY"), ..proxy::Env::default() };
+        let (result, trace) = call_with(&trusting(not_utf8), &dex, &secret, &subject);
+        let err = result.unwrap_err();
+        assert!(trace.endpoint.is_none());
+        assert_eq!((err.exit_code(), err.to_string()), (2, "HTTPS_PROXY is not valid UTF-8".into()));
+        assert_eq!(dex.token_requests(), 1, "only the first call reached the token endpoint");
     }
 
     #[test]

@@ -219,7 +219,10 @@ fn cstring(bytes: &[u8]) -> io::Result<CString> {
 }
 
 /// Debug builds only: waits `TOKENXCHANGE_TEST_PAUSE_BEFORE_RENAME_MS` between writing a
-/// temp file and renaming it, so a test can kill a run at exactly that point.
+/// temp file and renaming it, so a test can kill a run at exactly that point. The one read
+/// of the environment outside `main`: the release binary has no such hook (below), and
+/// threading a test-only pause through `main`, the cache and `install` would put it in
+/// every build.
 #[cfg(debug_assertions)]
 fn pause_for_tests() {
     if let Some(ms) = std::env::var("TOKENXCHANGE_TEST_PAUSE_BEFORE_RENAME_MS").ok().and_then(|v| v.parse().ok()) {

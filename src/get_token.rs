@@ -11,18 +11,21 @@ use crate::cache::{self, Cache, Hit, Miss, Part};
 use crate::cli::{Config, Exchange};
 use crate::direct;
 use crate::error::Error;
-use crate::exchange::{self, Endpoint};
+use crate::exchange::{Call, Endpoint, Network};
 use crate::exec_credential::{self, Credential};
-use crate::policy::{self, TrustEnv};
+use crate::policy;
 use crate::secret::{self, Secret, hex_sha256};
 use crate::time::{rfc3339, unix_now};
 
 /// The ExecCredential document for this run, with its newline.
-pub fn run(config: &Config, trust: &TrustEnv, started: Instant) -> Result<String, Error> {
+/// `network` is what the process's variables say about trust and proxies.
+pub fn run(config: &Config, network: &Network, started: Instant) -> Result<String, Error> {
     // Before any file is read, any connection made or the cache looked at.
-    let allowed = policy::enforce(config, trust)?;
+    let allowed = policy::enforce(config, network)?;
     let credential = match &config.exchange {
-        Some(exchange) => credential(config, &policy::bound(exchange, allowed.as_ref()), started + config.timeout)?,
+        Some(exchange) => {
+            credential(config, &policy::bound(exchange, allowed.as_ref()), network, started + config.timeout)?
+        }
         None => direct::credential(&secret::read_subject(&config.token_file)?, &config.token_file, unix_now())?,
     };
     let expiration = credential.expires_at.map(rfc3339);
@@ -32,7 +35,7 @@ pub fn run(config: &Config, trust: &TrustEnv, started: Instant) -> Result<String
 /// The credential: from the cache when one younger than `--cache-max-age` is there, else
 /// from the identity provider under the per-key lock (with an older, unexpired entry
 /// served instead when the identity provider cannot be reached).
-fn credential(config: &Config, exchange: &Exchange, deadline: Instant) -> Result<Credential, Error> {
+fn credential(config: &Config, exchange: &Exchange, network: &Network, deadline: Instant) -> Result<Credential, Error> {
     if exchange.tls.insecure_skip_verify {
         eprintln!(
             "tokenxchange: warning: --insecure-skip-tls-verify: the identity provider's certificate is not checked"
@@ -41,10 +44,16 @@ fn credential(config: &Config, exchange: &Exchange, deadline: Instant) -> Result
     let subject = secret::read_subject(&config.token_file)?;
     let client_secret = exchange.client_secret.read()?;
     verbose!("subject token {} from {}", subject.fingerprint(), config.token_file.display());
-    let trace = Default::default();
-    let fetch = |cache: Option<&Cache>| {
-        exchange::fetch(&exchange.request, &client_secret, &subject, &exchange.tls, cache, deadline, &unix_now, &trace)
+    let call = Call {
+        request: &exchange.request,
+        client_secret: &client_secret,
+        subject: &subject,
+        tls: &exchange.tls,
+        network,
+        deadline,
+        trace: Default::default(),
     };
+    let fetch = |cache: Option<&Cache>| call.fetch(cache);
 
     let Some(cache) = config.cache_dir.as_deref().and_then(Cache::open) else {
         return fetch(None);

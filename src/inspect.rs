@@ -4,7 +4,6 @@
 //! with a warning for each known cause of a bare `Unauthorized`. It prints claims and
 //! fingerprints, never a token or a secret.
 
-use std::cell::RefCell;
 use std::time::Instant;
 
 use miniserde::json::{self, Array, Number, Object, Value};
@@ -13,8 +12,8 @@ use crate::claims;
 use crate::cli::{Config, Inspect};
 use crate::direct;
 use crate::error::Error;
-use crate::exchange::{self, Endpoint, Trace};
-use crate::policy::{self, TrustEnv};
+use crate::exchange::{Call, Endpoint, Network};
+use crate::policy;
 use crate::redact;
 use crate::secret;
 use crate::time::{rfc3339, span, unix_now};
@@ -36,9 +35,9 @@ fn plausible(span: Option<i64>) -> Option<i64> {
 
 /// The report, in text or JSON, and how the run ended. The report is printed either way,
 /// up to the step that failed.
-pub fn run(config: &Config, inspect: &Inspect, trust: &TrustEnv, started: Instant) -> (String, Result<(), Error>) {
+pub fn run(config: &Config, inspect: &Inspect, network: &Network, started: Instant) -> (String, Result<(), Error>) {
     let mut report = Report::default();
-    let outcome = fill(&mut report, config, inspect, trust, started);
+    let outcome = fill(&mut report, config, inspect, network, started);
     if let Err(err) = &outcome {
         report.failed = Some(err.to_string());
     }
@@ -86,13 +85,13 @@ fn fill(
     report: &mut Report,
     config: &Config,
     inspect: &Inspect,
-    trust: &TrustEnv,
+    network: &Network,
     started: Instant,
 ) -> Result<(), Error> {
     report.failed_step = Some("policy");
     let mut policy = Section::default();
     policy.text("file", policy::PATH);
-    let allowed = match policy::enforce(config, trust) {
+    let allowed = match policy::enforce(config, network) {
         Ok(allowed) => allowed,
         Err(err) => {
             policy.text("in force", "yes");
@@ -182,18 +181,27 @@ fn fill(
     endpoint.text(kind, url.as_str()).text("source", exchange.endpoint_source);
     report.endpoint = Some(endpoint);
     let mut trust = Section::default();
-    trust.put("roots", Value::Array(tls::trust(&exchange.tls).into_iter().map(Value::String).collect::<Array>()));
+    trust.put(
+        "roots",
+        Value::Array(tls::trust(&exchange.tls, &network.trust).into_iter().map(Value::String).collect::<Array>()),
+    );
     report.tls = Some(trust);
 
     report.failed_step = Some("exchange");
     let client_secret = exchange.client_secret.read()?;
-    let trace = RefCell::new(Trace::default());
-    let deadline = started + config.timeout;
     let begun = Instant::now();
     let exchange = &policy::bound(exchange, allowed.as_ref());
-    let result =
-        exchange::fetch(&exchange.request, &client_secret, &token, &exchange.tls, None, deadline, &unix_now, &trace);
-    let trace = trace.into_inner();
+    let call = Call {
+        request: &exchange.request,
+        client_secret: &client_secret,
+        subject: &token,
+        tls: &exchange.tls,
+        network,
+        deadline: started + config.timeout,
+        trace: Default::default(),
+    };
+    let result = call.fetch(None);
+    let trace = call.trace.into_inner();
     if let (Some((used, source)), Some(section)) = (&trace.endpoint, report.endpoint.as_mut())
         && *source != "given"
     {

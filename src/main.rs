@@ -5,6 +5,7 @@
 //! codes. The data flows one way: config → subject token → (cache) → request → answer →
 //! ExecCredential → stdout (see `get_token`).
 
+use std::ffi::OsStr;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -55,13 +56,15 @@ fn main() -> ExitCode {
 /// Runs the command; returns what goes to stdout, and by when it must be written (the end
 /// of `--timeout`, or of the default one for commands without it).
 fn run(started: Instant) -> Result<(String, Instant), Error> {
-    // The environment is read once: a getenv scans all of it, and an Argo CD pod has
-    // hundreds of service variables.
-    let vars: Vec<_> = std::env::vars_os().filter(|(name, _)| cli::reads(name)).collect();
+    // The environment is read once, here, and lower modules get what they need: a getenv
+    // scans all of it, an Argo CD pod has hundreds of service variables, and one reading
+    // means the policy checks the very values the TLS client and the proxy route use.
+    let wanted = |name: &OsStr| {
+        cli::reads(name) || proxy::VARIABLES.iter().chain(&tls::SystemTrust::VARIABLES).any(|known| name == *known)
+    };
+    let vars: Vec<_> = std::env::vars_os().filter(|(name, _)| wanted(name)).collect();
     let env = |name: &str| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
-    // The trust variables choose files to read, so the policy looks at them too.
-    let set = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
-    let trust = policy::TrustEnv { ssl_cert_file: set("SSL_CERT_FILE"), ssl_cert_dir: set("SSL_CERT_DIR") };
+    let network = exchange::Network { trust: tls::SystemTrust::from_vars(&env), proxies: proxy::Env::from_vars(&env) };
     let default_deadline = started + cli::DEFAULT_TIMEOUT;
     match cli::parse(std::env::args_os().skip(1), &env)? {
         Command::Help => Ok((cli::usage(), default_deadline)),
@@ -82,11 +85,11 @@ fn run(started: Instant) -> Result<(String, Instant), Error> {
         }
         Command::GetToken(config) => {
             redact::set_verbose(config.verbose);
-            Ok((get_token::run(&config, &trust, started)?, started + config.timeout))
+            Ok((get_token::run(&config, &network, started)?, started + config.timeout))
         }
         Command::Inspect(config, options) => {
             redact::set_verbose(config.verbose);
-            let (report, outcome) = inspect::run(&config, &options, &trust, started);
+            let (report, outcome) = inspect::run(&config, &options, &network, started);
             stdout::write(&report, started + config.timeout)?;
             outcome.map(|()| (String::new(), started + config.timeout))
         }

@@ -25,7 +25,7 @@ use rustls::pki_types::pem::PemObject;
 
 use crate::cli::{Config, Exchange};
 use crate::error::Error;
-use crate::exchange::{CROSS_CLIENT_SCOPE, Endpoint};
+use crate::exchange::{CROSS_CLIENT_SCOPE, Endpoint, Network};
 use crate::exec_credential::{self, Destination};
 use crate::fs::read_bounded;
 use crate::proxy;
@@ -101,13 +101,6 @@ pub struct Facts {
     pub proxies: proxy::Env,
 }
 
-/// The trust variables of the process, read once at the top (they choose files too).
-#[derive(Debug, Default)]
-pub struct TrustEnv {
-    pub ssl_cert_file: Option<OsString>,
-    pub ssl_cert_dir: Option<OsString>,
-}
-
 /// A policy in force and what it allowed: the endpoints (for discovery) and one line per
 /// rule that let this run through (for `-v` and `inspect`).
 #[derive(Debug, PartialEq)]
@@ -118,12 +111,14 @@ pub struct Allowed {
 
 /// Reads the policy at [`PATH`] and checks this run against it: `None` when there is no
 /// policy, the rules that allowed the run, or the refusal.
-pub fn enforce(config: &Config, env: &TrustEnv) -> Result<Option<Allowed>, Error> {
+/// `network` holds the trust and proxy variables: they choose files to read and where the
+/// secrets travel, so the policy looks at them too.
+pub fn enforce(config: &Config, network: &Network) -> Result<Option<Allowed>, Error> {
     let Some(policy) = load(Path::new(PATH))? else {
         verbose!("no operator policy at {PATH}");
         return Ok(None);
     };
-    let facts = facts(config, env)?;
+    let facts = facts(config, network)?;
     let rules = check(&policy, &facts)?;
     for rule in &rules {
         verbose!("operator policy {PATH}: allowed by {rule}");
@@ -640,25 +635,27 @@ fn bind(clusters: &[Cluster], facts: &Facts) -> Result<String, Error> {
     Ok(rule)
 }
 
-/// The facts of a run, from its validated configuration and the trust variables.
-fn facts(config: &Config, env: &TrustEnv) -> Result<Facts, Error> {
+/// The facts of a run, from its validated configuration and the trust and proxy variables
+/// (an empty trust variable names no file).
+fn facts(config: &Config, network: &Network) -> Result<Facts, Error> {
     let mut facts = Facts {
         token_file: config.token_file.clone(),
         files: vec![("--token-file", config.token_file.clone())],
         destination: config.cluster.as_deref().map(exec_credential::destination).transpose()?,
         ..Facts::default()
     };
-    if let Some(file) = &env.ssl_cert_file {
+    let set = |value: &Option<OsString>| value.clone().filter(|value| !value.is_empty());
+    if let Some(file) = set(&network.trust.ssl_cert_file) {
         facts.files.push(("SSL_CERT_FILE", file.into()));
     }
-    if let Some(dirs) = &env.ssl_cert_dir {
-        facts.dirs.extend(std::env::split_paths(dirs).map(|dir| ("SSL_CERT_DIR", dir)));
+    if let Some(dirs) = set(&network.trust.ssl_cert_dir) {
+        facts.dirs.extend(std::env::split_paths(&dirs).map(|dir| ("SSL_CERT_DIR", dir)));
     }
     let Some(exchange) = &config.exchange else {
         return no_dot_dot_out_of_links(facts);
     };
     let request = &exchange.request;
-    facts.proxies = proxy::Env::from_process()?;
+    facts.proxies = network.proxies.checked()?.clone();
     facts.endpoint = Some((exchange.endpoint_source, request.endpoint.clone()));
     facts.client_id = Some(request.client_id.clone());
     // A cross-client scope given with --scopes asks Dex for an audience too.
@@ -714,6 +711,7 @@ fn no_dot_dot_out_of_links(facts: Facts) -> Result<Facts, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tls;
     use crate::url::Url;
 
     const CA_A: &str = "MIIBcert-a";
@@ -748,6 +746,49 @@ mod tests {
             }),
             ..Facts::default()
         }
+    }
+
+    /// The get-token configuration of `args`, parsed with an empty environment.
+    fn config(args: &[&str]) -> Config {
+        match crate::cli::parse(args.iter().map(OsString::from), &|_| None) {
+            Ok(crate::cli::Command::GetToken(config)) => *config,
+            other => panic!("expected get-token, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn facts_take_the_trust_and_proxy_variables_from_the_network() {
+        let exchange = config(&["--oidc-endpoint=https://dex.example.com/token", "--client-id", "argocd"]);
+        let network = Network {
+            trust: tls::SystemTrust {
+                ssl_cert_file: Some("/ca/bundle.pem".into()),
+                ssl_cert_dir: Some("/a:/b".into()),
+            },
+            proxies: proxy::Env {
+                https_proxy: Some(("HTTPS_PROXY", "http://proxy:3128".into())),
+                ..Default::default()
+            },
+        };
+        let found = facts(&exchange, &network).unwrap();
+        assert!(found.files.contains(&("SSL_CERT_FILE", "/ca/bundle.pem".into())), "{:?}", found.files);
+        assert_eq!(found.dirs, [("SSL_CERT_DIR", "/a".into()), ("SSL_CERT_DIR", "/b".into())]);
+        assert_eq!(found.proxies.https_proxy, network.proxies.https_proxy);
+
+        // An empty trust variable names no file to check.
+        let empty = Network {
+            trust: tls::SystemTrust { ssl_cert_file: Some("".into()), ssl_cert_dir: Some("".into()) },
+            ..Network::default()
+        };
+        let found = facts(&exchange, &empty).unwrap();
+        assert!(found.files.iter().all(|(setting, _)| *setting != "SSL_CERT_FILE"), "{:?}", found.files);
+        assert!(found.dirs.is_empty());
+
+        // A proxy variable that is not UTF-8 refuses an exchange, and is no matter to --direct.
+        let not_utf8 =
+            Network { proxies: proxy::Env { not_utf8: Some("no_proxy"), ..Default::default() }, ..Network::default() };
+        let err = facts(&exchange, &not_utf8).unwrap_err();
+        assert_eq!((err.exit_code(), err.to_string()), (2, "no_proxy is not valid UTF-8".into()));
+        assert!(facts(&config(&["--direct"]), &not_utf8).is_ok());
     }
 
     const EXAMPLE: &str = r#"{

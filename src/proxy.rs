@@ -5,11 +5,17 @@
 //! decision is made here and ureq is handed a proxy or none. Matching is on the host as
 //! written in the URL; nothing is resolved.
 
+use std::ffi::OsString;
 use std::net::IpAddr;
 
 use crate::error::Error;
 use crate::redact;
 use crate::url::{Transport, Url};
+
+/// The proxy variables this module reads; `main` collects them in its one reading of the
+/// environment.
+pub const VARIABLES: [&str; 7] =
+    ["https_proxy", "HTTPS_PROXY", "http_proxy", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"];
 
 /// The proxy variables of the process, captured once: (variable name, value).
 #[derive(Debug, Default, Clone)]
@@ -18,31 +24,43 @@ pub struct Env {
     pub http_proxy: Option<(&'static str, String)>,
     pub all_proxy: Option<(&'static str, String)>,
     pub no_proxy: Option<String>,
+    /// The first variable read that is not UTF-8: an error only for a run that needs a
+    /// route ([`Env::checked`]), so `--help` or `--direct` still work beside it.
+    pub not_utf8: Option<&'static str>,
 }
 
 impl Env {
-    /// Reads the variables; a value that is not UTF-8 is a usage error naming it.
-    pub fn from_process() -> Result<Env, Error> {
-        let var = |names: &[&'static str]| -> Result<Option<(&'static str, String)>, Error> {
+    /// The proxy settings from the variables `get` returns (the environment as `main` read
+    /// it). Lowercase wins over uppercase, and an empty or blank value counts as unset,
+    /// as curl has it.
+    pub fn from_vars(get: &dyn Fn(&str) -> Option<OsString>) -> Env {
+        let mut env = Env::default();
+        let mut var = |names: &[&'static str]| -> Option<(&'static str, String)> {
             for name in names {
-                match std::env::var(name) {
-                    Ok(value) if !value.trim().is_empty() => return Ok(Some((name, value))),
-                    Err(std::env::VarError::NotUnicode(_)) => {
-                        return Err(Error::Usage(format!("{name} is not valid UTF-8")));
-                    }
+                match get(name).map(OsString::into_string) {
+                    _ if env.not_utf8.is_some() => return None,
+                    Some(Ok(value)) if !value.trim().is_empty() => return Some((name, value)),
+                    Some(Err(_)) => env.not_utf8 = Some(name),
                     _ => {}
                 }
             }
-            Ok(None)
+            None
         };
-        Ok(Env {
-            https_proxy: var(&["https_proxy", "HTTPS_PROXY"])?,
-            // curl reads only the lowercase form for http://, as uppercase HTTP_PROXY can
-            // be set by a CGI client.
-            http_proxy: var(&["http_proxy"])?,
-            all_proxy: var(&["all_proxy", "ALL_PROXY"])?,
-            no_proxy: var(&["no_proxy", "NO_PROXY"])?.map(|(_, value)| value),
-        })
+        let https_proxy = var(&["https_proxy", "HTTPS_PROXY"]);
+        // curl reads only the lowercase form for http://, as uppercase HTTP_PROXY can
+        // be set by a CGI client.
+        let http_proxy = var(&["http_proxy"]);
+        let all_proxy = var(&["all_proxy", "ALL_PROXY"]);
+        let no_proxy = var(&["no_proxy", "NO_PROXY"]).map(|(_, value)| value);
+        Env { https_proxy, http_proxy, all_proxy, no_proxy, ..env }
+    }
+
+    /// The settings, or a usage error naming the variable that is not UTF-8.
+    pub fn checked(&self) -> Result<&Env, Error> {
+        match self.not_utf8 {
+            Some(name) => Err(Error::Usage(format!("{name} is not valid UTF-8"))),
+            None => Ok(self),
+        }
     }
 }
 
@@ -228,6 +246,42 @@ mod tests {
         assert_eq!(for_text("https://127.0.0.1/token", &https).as_deref(), Some("http://h:1"));
         assert_eq!(for_text("https://dex/token", &Env::default()), None);
         assert_eq!(for_text("https://dex/token", &env("")).as_deref(), Some("http://proxy.corp:3128"));
+    }
+
+    fn from(pairs: &[(&str, &[u8])]) -> Env {
+        use std::os::unix::ffi::OsStringExt;
+        let pairs: Vec<(String, OsString)> =
+            pairs.iter().map(|(name, value)| (name.to_string(), OsString::from_vec(value.to_vec()))).collect();
+        Env::from_vars(&|name| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn variables_are_read_as_curl_reads_them() {
+        let env = from(&[("https_proxy", b"http://lower:1"), ("HTTPS_PROXY", b"http://upper:1")]);
+        assert_eq!(env.https_proxy, Some(("https_proxy", "http://lower:1".into())), "lowercase wins");
+        let env = from(&[("https_proxy", b"  "), ("HTTPS_PROXY", b"http://upper:1")]);
+        assert_eq!(env.https_proxy, Some(("HTTPS_PROXY", "http://upper:1".into())), "a blank value is unset");
+        let env = from(&[("HTTP_PROXY", b"http://cgi:1"), ("ALL_PROXY", b"http://all:1"), ("NO_PROXY", b"x")]);
+        assert_eq!(env.http_proxy, None, "uppercase HTTP_PROXY is never read");
+        assert_eq!(env.all_proxy, Some(("ALL_PROXY", "http://all:1".into())));
+        assert_eq!(env.no_proxy.as_deref(), Some("x"));
+        assert_eq!(for_text("http://dex.internal/token", &env).as_deref(), Some("http://all:1"));
+        let env = from(&[("HTTPS_PROXY", b"http://upper:1"), ("no_proxy", b"dex"), ("NO_PROXY", b"other")]);
+        assert_eq!(for_text("https://dex/token", &env), None, "lowercase no_proxy wins");
+        assert!(env.checked().is_ok());
+    }
+
+    #[test]
+    fn a_variable_that_is_not_utf8_is_an_error_only_when_checked() {
+        let env = from(&[("HTTPS_PROXY", b"http://proxy:1"), ("NO_PROXY", b"\xff")]);
+        assert_eq!(env.not_utf8, Some("NO_PROXY"));
+        let err = env.checked().unwrap_err();
+        assert_eq!((err.exit_code(), err.to_string()), (2, "NO_PROXY is not valid UTF-8".into()));
+        // The first one read is named, and a valid lowercase value hides the uppercase one.
+        let env = from(&[("https_proxy", b"\xfe"), ("all_proxy", b"\xff")]);
+        assert_eq!(env.checked().unwrap_err().to_string(), "https_proxy is not valid UTF-8");
+        let env = from(&[("https_proxy", b"http://proxy:1"), ("HTTPS_PROXY", b"\xff")]);
+        assert!(env.checked().is_ok());
     }
 
     #[test]

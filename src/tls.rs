@@ -5,6 +5,7 @@
 //! Mozilla roots be used as ready-made trust anchors (nothing parsed per run), turns a
 //! bad client key into an error instead of a panic, and keeps the binary small.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,6 +33,23 @@ pub struct Settings {
     pub client_certificate: Option<PemSource>,
     pub client_key: Option<PemSource>,
     pub insecure_skip_verify: bool,
+}
+
+/// Where the system's CA bundle is, from `SSL_CERT_FILE` and `SSL_CERT_DIR` as `main` read
+/// them (raw: an empty value names no readable file, so no system bundle is read).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SystemTrust {
+    pub ssl_cert_file: Option<OsString>,
+    pub ssl_cert_dir: Option<OsString>,
+}
+
+impl SystemTrust {
+    /// The variables this reads; `main` collects them in its one reading of the environment.
+    pub const VARIABLES: [&str; 2] = ["SSL_CERT_FILE", "SSL_CERT_DIR"];
+
+    pub fn from_vars(get: &dyn Fn(&str) -> Option<OsString>) -> SystemTrust {
+        SystemTrust { ssl_cert_file: get("SSL_CERT_FILE"), ssl_cert_dir: get("SSL_CERT_DIR") }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -65,7 +83,7 @@ const SYSTEM_BUNDLES: &[&str] = &[
 
 /// The rustls configuration for one run: TLS 1.3 and 1.2 with the ring provider's
 /// suites (ECDHE with AES-GCM or ChaCha20 only).
-pub fn client(settings: &Settings) -> Result<Client, Error> {
+pub fn client(settings: &Settings, system: &SystemTrust) -> Result<Client, Error> {
     // Every suite stays offered; AES-128-GCM-SHA256 goes first, as Go servers (Dex) choose
     // by themselves: its key schedule on SHA-256 costs a quarter less than SHA-384's.
     let mut provider = rustls::crypto::ring::default_provider();
@@ -78,7 +96,7 @@ pub fn client(settings: &Settings) -> Result<Client, Error> {
     let verifier = if settings.insecure_skip_verify {
         Verifier { webpki: None, pinned: Vec::new(), provider }
     } else {
-        let (roots, pinned) = roots(settings)?;
+        let (roots, pinned) = roots(settings, system)?;
         let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()
             .map_err(|err| Error::Runtime(format!("TLS setup failed: {err}")))?;
@@ -169,11 +187,11 @@ fn words(debug: &str, separator: char) -> String {
 /// the bundled Mozilla roots. Also returns the certificates read from PEM (given, or the
 /// system's files), which are accepted as the server's own certificate when it presents
 /// one of them byte for byte.
-fn roots(settings: &Settings) -> Result<(RootCertStore, Vec<CertificateDer<'static>>), Error> {
+fn roots(settings: &Settings, system: &SystemTrust) -> Result<(RootCertStore, Vec<CertificateDer<'static>>), Error> {
     let mut store = RootCertStore::empty();
     let mut given = Vec::new();
     if settings.ca_files.is_empty() && settings.ca_data.is_empty() {
-        for (_, pem) in system_bundles() {
+        for (_, pem) in system_bundles(system) {
             add_pem(&mut store, &mut given, &pem);
         }
         store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -197,13 +215,13 @@ fn roots(settings: &Settings) -> Result<(RootCertStore, Vec<CertificateDer<'stat
 /// `SSL_CERT_FILE`, else the files of `SSL_CERT_DIR`, else the first distribution bundle,
 /// each with where it was read. Unreadable entries are skipped: the bundled roots still
 /// apply.
-fn system_bundles() -> Vec<(PathBuf, Vec<u8>)> {
+fn system_bundles(system: &SystemTrust) -> Vec<(PathBuf, Vec<u8>)> {
     let read = |path: PathBuf| read_bounded(&path, MAX_PEM_FILE).ok().map(|pem| (path, pem));
-    if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
+    if let Some(file) = &system.ssl_cert_file {
         return read(file.into()).into_iter().collect();
     }
-    if let Some(dirs) = std::env::var_os("SSL_CERT_DIR") {
-        return std::env::split_paths(&dirs)
+    if let Some(dirs) = &system.ssl_cert_dir {
+        return std::env::split_paths(dirs)
             .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
             .filter_map(|entry| read(entry.path()))
             .collect();
@@ -214,7 +232,7 @@ fn system_bundles() -> Vec<(PathBuf, Vec<u8>)> {
 /// The roots a run with `settings` trusts, in words (for `inspect`): the given files
 /// with the common names of their certificates, or the system's bundles and the bundled
 /// Mozilla roots.
-pub fn trust(settings: &Settings) -> Vec<String> {
+pub fn trust(settings: &Settings, system: &SystemTrust) -> Vec<String> {
     if settings.insecure_skip_verify {
         return vec!["nothing: the server certificate is not verified (--insecure-skip-tls-verify)".into()];
     }
@@ -239,7 +257,7 @@ pub fn trust(settings: &Settings) -> Vec<String> {
         }
     }
     if out.is_empty() {
-        for (path, pem) in system_bundles() {
+        for (path, pem) in system_bundles(system) {
             let count = CertificateDer::pem_slice_iter(&pem).flatten().count();
             out.push(format!("{}: {count} certificates", path.display()));
         }
@@ -370,7 +388,7 @@ mod tests {
     use super::*;
 
     fn error_of(settings: Settings) -> Error {
-        client(&settings).unwrap_err()
+        client(&settings, &SystemTrust::default()).unwrap_err()
     }
 
     #[test]
@@ -401,8 +419,35 @@ mod tests {
 
     #[test]
     fn default_roots_include_the_bundled_ones() {
-        let (store, _) = roots(&Settings::default()).unwrap();
+        let (store, _) = roots(&Settings::default(), &SystemTrust::default()).unwrap();
         assert!(store.len() >= webpki_roots::TLS_SERVER_ROOTS.len());
+    }
+
+    #[test]
+    fn the_system_bundle_is_where_the_variables_name_it() {
+        let temp = testkit::TempDir::new("tls-system-trust");
+        let ca = testkit::Ca::new("system-test-root");
+        let file = temp.path().join("bundle.pem");
+        std::fs::write(&file, ca.cert_pem()).unwrap();
+        let dir = temp.path().join("certs");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("one.pem"), ca.cert_pem()).unwrap();
+        let vars = |pairs: &[(&str, &std::path::Path)]| {
+            let pairs: Vec<(String, OsString)> =
+                pairs.iter().map(|(name, path)| (name.to_string(), path.as_os_str().into())).collect();
+            SystemTrust::from_vars(&|name| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()))
+        };
+        let read =
+            |system: &SystemTrust| -> Vec<PathBuf> { system_bundles(system).into_iter().map(|(p, _)| p).collect() };
+        assert_eq!(read(&vars(&[("SSL_CERT_FILE", &file)])), vec![file.clone()]);
+        assert_eq!(read(&vars(&[("SSL_CERT_DIR", &dir)])), [dir.join("one.pem")]);
+        // SSL_CERT_FILE wins; an empty one names no readable file, so nothing is read.
+        assert_eq!(read(&vars(&[("SSL_CERT_FILE", &file), ("SSL_CERT_DIR", &dir)])), vec![file.clone()]);
+        assert_eq!(read(&vars(&[("SSL_CERT_FILE", std::path::Path::new(""))])), Vec::<PathBuf>::new());
+        let (_, pinned) = roots(&Settings::default(), &vars(&[("SSL_CERT_FILE", &file)])).unwrap();
+        assert_eq!(pinned.len(), 1, "the system bundle's certificate is read");
+        let words = trust(&Settings::default(), &vars(&[("SSL_CERT_FILE", &file)]));
+        assert_eq!(words[0], format!("{}: 1 certificates", file.display()));
     }
 
     #[test]
