@@ -45,6 +45,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// The git revision the build came from, `-dirty` when tracked files had uncommitted
+/// changes, as `scripts/revision` prints it; `make` and the release scripts set it, a bare
+/// `cargo build` leaves it `unknown`. The image's revision label carries the same value.
+const REVISION: &str = match option_env!("TOKENXCHANGE_BUILD_REVISION") {
+    Some(revision) => revision,
+    None => "unknown",
+};
+
 /// Runs the command; returns what goes to stdout.
 fn run() -> Result<String, Error> {
     let started = Instant::now();
@@ -54,7 +62,7 @@ fn run() -> Result<String, Error> {
     let env = |name: &str| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
     match cli::parse(std::env::args_os().skip(1), &env)? {
         Command::Help => Ok(cli::USAGE.to_string()),
-        Command::Version => Ok(concat!("tokenxchange ", env!("CARGO_PKG_VERSION"), "\n").into()),
+        Command::Version => Ok(format!("tokenxchange {} (revision {REVISION})\n", env!("CARGO_PKG_VERSION"))),
         Command::Clean { cache_dir, verbose } => {
             redact::set_verbose(verbose);
             Ok(cache::clean(&cache_dir)?.iter().map(|path| format!("removed {}\n", path.display())).collect())
