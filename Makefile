@@ -26,7 +26,7 @@ demo: build
 	scripts/demo $(BIN)
 
 ## test: formatting, lints, unit + integration + end-to-end tests (the scratch test runs
-## the static build), deploy kit checks
+## the static build), deploy kit checks, THIRD-PARTY-LICENSES up to date
 test: build
 	@TARGET=$(TARGET) scripts/setup test
 	$(CARGO) fmt --all -- --check
