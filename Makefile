@@ -17,7 +17,7 @@ export SOURCE_DATE_EPOCH := $(shell scripts/revision --epoch)
 build:
 	@TARGET=$(TARGET) scripts/setup build
 	scripts/release-build $(TARGET)
-	@file $(BIN) | tee /dev/stderr | grep -q 'statically linked'
+	@kind=$$(file $(BIN)) && echo "$$kind" && grep -q 'statically linked' <<<"$$kind"
 	@ls -l $(BIN) | awk '{ printf "size: %d bytes\n", $$5 }'
 
 ## demo: a real exchange against the local Dex stand-in, then kubectl auth whoami
