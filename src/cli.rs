@@ -251,7 +251,7 @@ pub static FLAGS: &[Flag] = &[
     Flag { short: Some('v'), ..flag("--verbose", Some("TOKENXCHANGE_VERBOSE"), Switch,
         "progress on stderr, never a token", ALL, false) },
     Flag { short: Some('h'), ..flag("--help", None, Switch, "this text", ALL, false) },
-    Flag { short: Some('V'), ..flag("--version", None, Switch, "the version", ALL, false) },
+    Flag { short: Some('V'), ..flag("--version", None, Switch, "the version and the git revision it was built from", ALL, false) },
 ];
 
 /// The row of a flag by its `--name`. Every name the code asks for is a row: a misspelt

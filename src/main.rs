@@ -53,6 +53,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// The git revision the build came from, `-dirty` when tracked files had uncommitted
+/// changes, as `scripts/revision` prints it; `make` and the release scripts set it, a bare
+/// `cargo build` leaves it `unknown`. The image's revision label carries the same value.
+const REVISION: &str = match option_env!("TOKENXCHANGE_BUILD_REVISION") {
+    Some(revision) => revision,
+    None => "unknown",
+};
+
 /// Runs the command; returns what goes to stdout, and by when it must be written (the end
 /// of `--timeout`, or of the default one for commands without it).
 fn run(started: Instant) -> Result<(String, Instant), Error> {
@@ -68,7 +76,9 @@ fn run(started: Instant) -> Result<(String, Instant), Error> {
     let default_deadline = started + cli::DEFAULT_TIMEOUT;
     match cli::parse(std::env::args_os().skip(1), &env)? {
         Command::Help => Ok((cli::usage(), default_deadline)),
-        Command::Version => Ok((concat!("tokenxchange ", env!("CARGO_PKG_VERSION"), "\n").into(), default_deadline)),
+        Command::Version => {
+            Ok((format!("tokenxchange {} (revision {REVISION})\n", env!("CARGO_PKG_VERSION")), default_deadline))
+        }
         Command::Clean { cache_dir, verbose } => {
             redact::set_verbose(verbose);
             let removed = cache::clean(&cache_dir)?;

@@ -306,7 +306,7 @@ fn help_and_version() {
     }
     for flag in ["--version", "-V"] {
         let run = env.bare().arg(flag).run();
-        assert_eq!(run.stdout, concat!("tokenxchange ", env!("CARGO_PKG_VERSION"), "\n"), "{run}");
+        assert_eq!(run.stdout, version_line(), "{run}");
     }
 }
 

@@ -24,7 +24,7 @@ fn install_copies_the_running_binary_idempotently() {
     assert_eq!(std::fs::read(&target).unwrap(), std::fs::read(BIN).unwrap());
     assert_eq!(std::fs::metadata(&target).unwrap().permissions().mode() & 0o777, 0o755);
     let version = Command::new(&target).arg("--version").output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&version.stdout), concat!("tokenxchange ", env!("CARGO_PKG_VERSION"), "\n"));
+    assert_eq!(String::from_utf8_lossy(&version.stdout), version_line());
 
     let again = install(&dir, &[dir.path().as_os_str()]);
     assert_eq!(again.code, Some(0), "{again}");

@@ -341,3 +341,14 @@ impl Cmd {
         run
     }
 }
+
+/// What `--version` prints: the version, and the revision the build recorded (these tests
+/// are built in the same cargo run as the binary, with the same TOKENXCHANGE_BUILD_REVISION):
+/// 40 hex digits of HEAD, `-dirty` after them for uncommitted changes, or `unknown`.
+pub fn version_line() -> String {
+    let revision = option_env!("TOKENXCHANGE_BUILD_REVISION").unwrap_or("unknown");
+    let hex = revision.strip_suffix("-dirty").unwrap_or(revision);
+    let commit = hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    assert!(revision == "unknown" || commit, "TOKENXCHANGE_BUILD_REVISION={revision:?}");
+    format!("tokenxchange {} (revision {revision})\n", env!("CARGO_PKG_VERSION"))
+}
