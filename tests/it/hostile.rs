@@ -187,6 +187,35 @@ fn running_out_of_memory_is_one_line_and_exit_1() {
     assert!(out_of_memory > 0 && answered > 0, "{out_of_memory} out of memory, {answered} answered");
 }
 
+/// §3: a host name is looked up on a thread of its own (so that `--timeout` bounds the
+/// lookup); under every address-space limit, a thread that cannot start is one line and
+/// exit 1, never a panic (exit 101, or SIGABRT in the release build).
+#[test]
+fn a_lookup_thread_that_cannot_start_is_one_line_and_exit_1() {
+    let env = Env::new();
+    let mib = 1u64 << 20;
+    let version = |limit: u64| limited(Cmd::new(env.dir.join("home")).arg("--version"), libc::RLIMIT_AS, limit);
+    let floor = (1..512).map(|n| n * mib).find(|limit| version(*limit).code == Some(0)).expect("--version runs");
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut cmd = env.bare();
+    cmd.arg(format!("--oidc-endpoint=http://localhost:{port}/dex/token"))
+        .args(["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET, "--no-cache", "--retries", "0"])
+        .arg("--token-file")
+        .arg(&env.token_file);
+    let (mut ran_out, mut refused) = (0, 0);
+    for step in 0..32 {
+        let run = limited(&cmd, libc::RLIMIT_AS, floor + step * mib);
+        if run.code == Some(5) {
+            run.failure(5, "connection refused", &env.secrets());
+            refused += 1;
+        } else {
+            run.failure(1, "ran out", &env.secrets());
+            ran_out += 1;
+        }
+    }
+    assert!(ran_out > 0 && refused > 0, "{ran_out} ran out, {refused} refused");
+}
+
 /// §7: out of file descriptors is a failure of the run (exit 1), not of a file: under
 /// every descriptor limit, a run either succeeds or says so in one line.
 #[test]
