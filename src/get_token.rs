@@ -34,8 +34,8 @@ pub fn run(config: &Config, trust: &TrustEnv, started: Instant) -> Result<String
 /// served instead when the identity provider cannot be reached).
 fn credential(config: &Config, exchange: &Exchange, deadline: Instant) -> Result<Credential, Error> {
     if exchange.tls.insecure_skip_verify {
-        eprintln!(
-            "tokenxchange: warning: --insecure-skip-tls-verify: the identity provider's certificate is not checked"
+        crate::redact::stderr(
+            "tokenxchange: warning: --insecure-skip-tls-verify: the identity provider's certificate is not checked",
         );
     }
     let subject = secret::read_subject(&config.token_file)?;

@@ -50,7 +50,15 @@ pub fn verbose() -> bool {
 
 /// One `-v` line on stderr.
 pub fn say(text: &str) {
-    eprintln!("tokenxchange: {}", line(text));
+    stderr(&format!("tokenxchange: {}", line(text)));
+}
+
+/// Writes `text` and a newline to stderr, already redacted. A stderr that cannot be
+/// written (a pipe whose reader left: EPIPE) changes nothing: `eprintln!` would panic,
+/// which is SIGABRT in the release build, and drop the credential of a run that worked.
+pub fn stderr(text: &str) {
+    use std::io::Write;
+    _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
 /// Remembers `value` as a secret of this run.

@@ -136,6 +136,36 @@ fn a_stdout_nobody_reads_is_given_up_within_the_timeout() {
     assert_eq!(env.dex.token_requests(), 1, "the run was a cache hit");
 }
 
+/// Runs `cmd` with stderr a pipe nobody reads any more (its read end closed): writing
+/// there fails with EPIPE (SIGPIPE is ignored by Rust's runtime).
+fn with_a_closed_stderr(cmd: &Cmd) -> (Option<i32>, Option<i32>, String) {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) returns.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both descriptors were just opened and are owned by nothing else.
+    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read_end);
+    let output = cmd.command().stdout(Stdio::piped()).stderr(Stdio::from(write_end)).output().unwrap();
+    (output.status.code(), output.status.signal(), String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// A stderr nobody reads does not change the outcome: the exit code stays the documented
+/// one (Rust's `eprintln!` panics on EPIPE: exit 101, or SIGABRT in the release build),
+/// and a credential is still printed after a warning or a `-v` line.
+#[test]
+fn a_stderr_nobody_reads_changes_no_exit_code() {
+    let env = Env::new();
+    let mut bogus = env.bare();
+    bogus.arg("--no-such-flag");
+    assert_eq!(with_a_closed_stderr(&bogus), (Some(2), None, String::new()));
+    let mut verbose = env.cached();
+    verbose.arg("-v");
+    let (code, signal, stdout) = with_a_closed_stderr(&verbose);
+    assert_eq!((code, signal), (Some(0), None));
+    Credential::parse(&stdout).unwrap();
+    assert_eq!(env.dex.token_requests(), 1);
+}
+
 /// Runs `cmd` under an address-space limit of `bytes`.
 fn limited(cmd: &Cmd, resource: libc::__rlimit_resource_t, limit: u64) -> Run {
     let mut command = cmd.command();
