@@ -95,6 +95,17 @@ fn inside_the_namespace() {
 /// ready long before the timeout however loaded the machine is.
 #[test]
 fn a_stdout_nobody_reads_is_given_up_within_the_timeout() {
+    a_full_stdout_is_given_up(true);
+}
+
+/// §2 for a blocking pipe (the usual kind): write(2) there does not return while the
+/// pipe is full, so the run must interrupt it when `--timeout` is used up.
+#[test]
+fn a_full_blocking_stdout_is_given_up_within_the_timeout() {
+    a_full_stdout_is_given_up(false);
+}
+
+fn a_full_stdout_is_given_up(nonblocking: bool) {
     let env = Env::new();
     env.cached().run().success();
     let mut fds = [0; 2];
@@ -110,6 +121,10 @@ fn a_stdout_nobody_reads_is_given_up_within_the_timeout() {
     // Fill it.
     // SAFETY: writes from a live buffer to the pipe this test owns.
     while unsafe { libc::write(fds[1], [b'x'; 512].as_ptr().cast(), 512) } > 0 {}
+    if !nonblocking {
+        // SAFETY: fcntl on a descriptor this test owns.
+        unsafe { libc::fcntl(fds[1], libc::F_SETFL, libc::fcntl(fds[1], libc::F_GETFL) & !libc::O_NONBLOCK) };
+    }
     let mut cmd = env.cached();
     cmd.args(["--timeout", "3s"]);
     let started = Instant::now();
