@@ -72,16 +72,41 @@ pub fn register(value: &str) {
 /// blanked, control characters escaped, at most `max` characters (then `…`).
 pub fn echo(bytes: &[u8], max: usize) -> String {
     let text = String::from_utf8_lossy(bytes);
-    let text = blank(text.trim());
+    let text = text.trim();
+    let end = excerpt_end(text, max);
+    let blanked = blank(&text[..end]);
     let mut out = String::new();
-    for (count, c) in text.chars().enumerate() {
+    for (count, c) in blanked.chars().enumerate() {
         if count == max {
-            out.push('…');
             break;
         }
         push_escaped(&mut out, c);
     }
+    if blanked.chars().nth(max).is_some() || end < text.len() {
+        out.push('…');
+    }
     out
+}
+
+/// Where [`echo`]'s blanking of `text` may stop for an excerpt of `max` characters: past
+/// the excerpt (at most 4 bytes a character) and then room for the longest form a secret
+/// beginning inside it can take (16 times the longest secret: `\uXXXX`, entities,
+/// percent-escapes twice, hex, base64), white space not counted (wrapped base64 may hold
+/// it anywhere). Blanking a whole error page of 1 MiB took some 60 MB.
+fn excerpt_end(text: &str, max: usize) -> usize {
+    let longest = SECRETS.lock().unwrap_or_else(PoisonError::into_inner).iter().map(String::len).max();
+    let Some(longest) = longest else { return text.len() };
+    let room = max.saturating_mul(4).saturating_add(longest.saturating_mul(16)).saturating_add(1024);
+    let mut counted = 0;
+    for (at, byte) in text.bytes().enumerate() {
+        if !byte.is_ascii_whitespace() {
+            counted += 1;
+            if counted > room && text.is_char_boundary(at) {
+                return at;
+            }
+        }
+    }
+    text.len()
 }
 
 /// A whole message as it is printed: secrets blanked, control characters escaped; no cap.
@@ -530,6 +555,19 @@ mod tests {
         register("Inner5ecret");
         register("Outer-part-Inner5ecret-more-text");
         assert_eq!(echo(b"x OUTER-PART-Inner5ecret-MORE-TEXT y", 100), "x [redacted] y");
+    }
+
+    #[test]
+    fn an_excerpt_of_a_long_text_still_blanks_a_secret_that_reaches_past_it() {
+        let secret = "excerpt-unit-Zq9kPw7X-secret";
+        register(secret);
+        // Each character as a hex entity: a form 8 times the secret, most of it past
+        // the excerpt's characters; then much more text.
+        let entities: String = secret.chars().map(|c| format!("&#x{:x};", u32::from(c))).collect();
+        let text = format!("said: {entities} {}", "y".repeat(100_000));
+        let shown = echo(text.as_bytes(), 12);
+        assert_eq!(shown, "said: [redac…");
+        assert_eq!(echo(text.as_bytes(), 40), "said: [redacted] yyyyyyyyyyyyyyyyyyyyyyy…");
     }
 
     #[test]

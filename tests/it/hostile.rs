@@ -261,6 +261,24 @@ fn a_lookup_thread_that_cannot_start_is_one_line_and_exit_1() {
     assert!(ran_out > 0 && refused > 0, "{ran_out} ran out, {refused} refused");
 }
 
+/// An error page of 1 MiB (the most that is read) is shown as a short excerpt; blanking
+/// secrets in it is done on what can be shown plus room for a secret's longest form, not
+/// on the whole page (which took some 60 MB and a quarter of a second): the run refuses
+/// with the page's start under a limit of 16 MiB above what `--version` needs.
+#[test]
+fn a_huge_error_page_is_blanked_in_little_memory() {
+    let env = Env::new();
+    let mib = 1u64 << 20;
+    let version = |limit: u64| limited(Cmd::new(env.dir.join("home")).arg("--version"), libc::RLIMIT_AS, limit);
+    let floor = (1..512).map(|n| n * mib).find(|limit| version(*limit).code == Some(0)).expect("--version runs");
+    let page: String = (0..(1 << 20)).map(|i| char::from(b"0123456789abcdef"[(i * 7 + i / 16) % 16])).collect();
+    env.dex.push_fault(Fault::status(400, "text/plain", &page));
+    let mut cmd = env.cmd();
+    cmd.args(["--retries", "0"]);
+    let run = limited(&cmd, libc::RLIMIT_AS, floor + 16 * mib);
+    run.failure(4, &format!("answered HTTP 400 without an OAuth error: {}…", &page[..120]), &env.secrets());
+}
+
 /// §7: out of file descriptors is a failure of the run (exit 1), not of a file: under
 /// every descriptor limit, a run either succeeds or says so in one line.
 #[test]
