@@ -7,7 +7,8 @@
 //! percent- and form-encoded, JSON-escaped, and base64 (standard and URL-safe, at any
 //! offset inside a longer base64 text, also wrapped across lines); and beyond those exact
 //! forms, any run of 16 bytes or more of a secret in any casing, in the text as it stands,
-//! decoded (HTML entities, `\uXXXX`, percent-escapes, repeatedly) or as hex. Both escape
+//! decoded (HTML entities, `\uXXXX`, percent-escapes, repeatedly) or as hex (also in groups
+//! between separators, `5a 71`, `\x5a\x71`). Both escape
 //! control characters, so that a message stays one line and cannot move the terminal.
 //! Secrets are registered by `secret::Secret::new`, so no caller has to remember to pass
 //! them; what to look for is computed when text is first echoed after a registration.
@@ -138,8 +139,8 @@ fn push_escaped(out: &mut String, c: char) {
 
 /// `text` with every known form of every registered secret replaced by `[redacted]`,
 /// then every run of [`RUN`] or more bytes of a secret (any casing), found in the text as
-/// it stands, decoded (HTML entities, `\uXXXX`, `%XX`, repeatedly), as hex, or with line
-/// breaks taken out of base64.
+/// it stands, decoded (HTML entities, `\uXXXX`, `%XX`, repeatedly), as hex (also in groups
+/// between separators), or with line breaks taken out of base64.
 fn blank(text: &str) -> String {
     let Some(prepared) = prepared() else { return text.to_owned() };
     // Every match is found in the text as it came, then all are blanked at once: a
@@ -157,7 +158,7 @@ fn blank(text: &str) -> String {
             );
         }
     }
-    for view in [decoded(text), hex_view(text, 0), hex_view(text, 1)] {
+    for view in [decoded(text), hex_view(text, 0), hex_view(text, 1), hex_groups(text)] {
         ranges.extend(runs(&view, &prepared));
     }
     replace_ranges(text, ranges)
@@ -303,6 +304,38 @@ fn hex_view(text: &str, parity: usize) -> View {
         }
         // A gap between runs, so that no window spans two of them.
         out.push((0, i + run, i + run));
+        i += run;
+    }
+    View(out)
+}
+
+/// Hex written in groups between separators, as dumps and escapes write it (`5a 71 39`,
+/// `5a:71`, `\x5a\x71`, `0x5a, 0x71`, `5a71 396b`): runs of an even number of hex digits
+/// decoded, a gap of at most 4 other bytes between two runs skipped.
+fn hex_groups(text: &str) -> View {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut last_end = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let run = bytes[i..].iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        if run == 0 {
+            i += 1;
+            continue;
+        }
+        // A lone digit (the 0 of 0x) belongs to the gap; other odd runs end a group.
+        if run > 1 {
+            if i - last_end > 4 || run % 2 == 1 {
+                out.push((0, i, i));
+            }
+            if run % 2 == 0 {
+                for at in (i..i + run).step_by(2) {
+                    let digits = std::str::from_utf8(&bytes[at..at + 2]).unwrap_or("00");
+                    out.push((u8::from_str_radix(digits, 16).unwrap_or(0), at, at + 2));
+                }
+            }
+            last_end = i + run;
+        }
         i += run;
     }
     View(out)
@@ -519,6 +552,15 @@ mod tests {
         let html = secret.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
         let numeric: String = secret.chars().map(|c| format!("&#{};", u32::from(c))).collect();
         let twice = crate::form::FORM.encode(&crate::form::FORM.encode(secret));
+        let pairs_of = |size: usize, between: &str| -> String {
+            let groups: Vec<String> =
+                secret.as_bytes().chunks(size).map(|group| crate::form::hex(group, false)).collect();
+            groups.join(between)
+        };
+        let pairs = |between: &str, before: &str| -> String {
+            let groups: Vec<String> = secret.bytes().map(|b| format!("{before}{b:02x}")).collect();
+            groups.join(between)
+        };
         let wrapped: String = {
             let b64 = STANDARD.encode(secret);
             let (a, b) = b64.split_at(20);
@@ -536,8 +578,16 @@ mod tests {
             ("base64 across lines", wrapped),
             ("16-char prefix", secret[..16].to_string()),
             ("16-char middle, upper", secret[10..26].to_uppercase()),
+            ("hex, spaced", pairs(" ", "")),
+            ("hex, colons", pairs(":", "")),
+            ("hex, \\x", pairs("", "\\x")),
+            ("hex, 0x and commas", pairs(", ", "0x")),
+            ("hex, groups of 4", pairs_of(2, " ")),
         ] {
             let out = echo(format!("said: {echoed}.").as_bytes(), 10_000);
+            let out = out
+                .replace("said: \\x[redacted]", "said: [redacted]")
+                .replace("said: 0x[redacted]", "said: [redacted]");
             assert!(out.starts_with("said: [redacted]"), "{what}: {out}");
             let echoed: Vec<char> = echoed.chars().filter(|c| *c != '\n').collect();
             for window in echoed.windows(8) {
