@@ -450,6 +450,26 @@ fn install_never_touches_a_symlinks_target_and_escapes_paths() {
     assert_eq!(run.stdout, format!("installed {}/bin\\u{{1b}}[2J/tokenxchange\n", dir.path().display()));
 }
 
+/// §7 for a hard link: the installed name shares its inode with another file; making it
+/// executable in place would change that other file's mode, so the name is replaced.
+#[test]
+fn install_never_changes_the_mode_of_a_hard_links_other_name() {
+    let dir = TempDir::new("install-hard-link");
+    let other = dir.join("other");
+    std::fs::copy(BIN, &other).unwrap();
+    std::fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::hard_link(&other, bin.join("tokenxchange")).unwrap();
+    let run = Cmd::new(dir.path().into()).arg("install").arg(&bin).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    let meta = |path: &std::path::Path| std::fs::metadata(path).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(meta(&other).mode() & 0o777, 0o700, "the other name's mode is untouched\n{run}");
+    assert_eq!(meta(&bin.join("tokenxchange")).mode() & 0o777, 0o755, "{run}");
+    assert_ne!(meta(&other).ino(), meta(&bin.join("tokenxchange")).ino(), "the name was replaced");
+}
+
 /// §7: missing cache directories are made one by one inside their parent's descriptor
 /// after it passed the checks: a path through a stranger's directory (`$HOME/.kube`
 /// symlinked into it) is refused without making anything there.
