@@ -66,9 +66,11 @@ pub struct Hit {
 }
 
 impl Hit {
-    /// Seconds since the entry was stored (zero for an entry from the future).
-    pub fn age(&self, now: i64) -> u64 {
-        now.saturating_sub(self.stored_at).max(0).unsigned_abs()
+    /// Seconds since the entry was stored; `None` for an entry stored in the future (the
+    /// clock was stepped back since, or the entry was forged): its age is unknown, and
+    /// counting it as new would serve it for as long as the clocks differ.
+    pub fn age(&self, now: i64) -> Option<u64> {
+        u64::try_from(now.checked_sub(self.stored_at)?).ok()
     }
 }
 
@@ -519,7 +521,8 @@ mod tests {
         let path = dir.join(entry_name(&k));
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
         let hit = cache.read(&k, 999).unwrap();
-        assert_eq!((hit.age(999), hit.stored_at, hit.credential), (989, 10, credential.clone()));
+        assert_eq!((hit.age(10), hit.age(9), hit.age(i64::MIN)), (Some(0), None, None));
+        assert_eq!((hit.age(999), hit.stored_at, hit.credential), (Some(989), 10, credential.clone()));
         assert_eq!(cache.read(&k, 1_000), Err(Miss::Expired(1_000)));
 
         let text = fs::read_to_string(&path).unwrap();

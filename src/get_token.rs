@@ -37,8 +37,8 @@ pub fn run(config: &Config, network: &Network, started: Instant) -> Result<Strin
 /// served instead when the identity provider cannot be reached).
 fn credential(config: &Config, exchange: &Exchange, network: &Network, deadline: Instant) -> Result<Credential, Error> {
     if exchange.tls.insecure_skip_verify {
-        eprintln!(
-            "tokenxchange: warning: --insecure-skip-tls-verify: the identity provider's certificate is not checked"
+        crate::redact::stderr(
+            "tokenxchange: warning: --insecure-skip-tls-verify: the identity provider's certificate is not checked",
         );
     }
     let subject = secret::read_subject(&config.token_file)?;
@@ -63,13 +63,18 @@ fn credential(config: &Config, exchange: &Exchange, network: &Network, deadline:
     // An unexpired entry younger than the maximum age is served; an older one is kept
     // for when the identity provider cannot be reached.
     let fresh_or_fallback = |read: Result<Hit, Miss>| match read {
-        Ok(hit) if hit.age(unix_now()) < config.cache_max_age.as_secs() => Ok(hit),
+        Ok(hit) if hit.age(unix_now()).is_some_and(|age| age < config.cache_max_age.as_secs()) => Ok(hit),
         Ok(hit) => {
-            verbose!(
-                "cache entry {short} is {}s old, --cache-max-age {}s: exchanging again",
-                hit.age(unix_now()),
-                config.cache_max_age.as_secs()
-            );
+            match hit.age(unix_now()) {
+                Some(age) => verbose!(
+                    "cache entry {short} is {age}s old, --cache-max-age {}s: exchanging again",
+                    config.cache_max_age.as_secs()
+                ),
+                None => verbose!(
+                    "cache entry {short} was stored in the future ({}): its age is unknown, exchanging again",
+                    rfc3339(hit.stored_at)
+                ),
+            }
             Err(Some(hit))
         }
         Err(miss) => {

@@ -133,6 +133,19 @@ impl fmt::Display for NotLoopback {
 
 impl std::error::Error for NotLoopback {}
 
+/// The lookup's thread could not start (`pthread_create` failed: memory or the thread
+/// limit ran out).
+#[derive(Debug)]
+struct NoThread(io::Error);
+
+impl fmt::Display for NoThread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot start the name lookup's thread: {}", self.0)
+    }
+}
+
+impl std::error::Error for NoThread {}
+
 impl Resolver for LiteralFirst {
     fn resolve(
         &self,
@@ -153,6 +166,7 @@ impl Resolver for LiteralFirst {
                 addrs.push(std::net::SocketAddr::new(ip, port));
                 addrs
             }
+            (Err(_), Some(port)) => lookup(&self.inner, host, port, timeout)?,
             _ => self.inner.resolve(uri, config, timeout)?,
         };
         if self.loopback_only
@@ -162,6 +176,38 @@ impl Resolver for LiteralFirst {
         }
         Ok(addrs)
     }
+}
+
+/// Looks `host` up on a thread of its own, waiting no longer than `timeout` (as ureq's
+/// resolver does), but a thread that cannot start is an error, where ureq's would panic
+/// (SIGABRT under a small memory limit).
+fn lookup(
+    resolver: &DefaultResolver,
+    host: &str,
+    port: u16,
+    timeout: NextTimeout,
+) -> Result<ResolvedSocketAddrs, ureq::Error> {
+    use std::net::ToSocketAddrs;
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let name = host.to_owned();
+    std::thread::Builder::new()
+        .spawn(move || tx.send((name.as_str(), port).to_socket_addrs()).ok())
+        .map_err(|err| ureq::Error::Io(io::Error::other(NoThread(err))))?;
+    let found = match rx.recv_timeout(*timeout.after) {
+        Ok(found) => found?,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Err(ureq::Error::Timeout(timeout.reason)),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            return Err(ureq::Error::Io(io::Error::other("the name lookup ended without an answer")));
+        }
+    };
+    let mut addrs = resolver.empty();
+    // As ureq's resolver does, the first addresses that fit (16) are the ones tried.
+    for addr in found {
+        if addrs.try_push(addr).is_err() {
+            break;
+        }
+    }
+    if addrs.is_empty() { Err(ureq::Error::HostNotFound) } else { Ok(addrs) }
 }
 
 /// POSTs a form body. `timeout` bounds the whole call, connect to last body byte.
@@ -251,6 +297,13 @@ fn failure(client: &Client, url: &Url, err: ureq::Error) -> Error {
                     redact::echo(url.as_str().as_bytes(), 200),
                     redact::echo(url.host().as_bytes(), 100)
                 ));
+            }
+            if let Some(NoThread(why)) = err.get_ref().and_then(|inner| inner.downcast_ref::<NoThread>()) {
+                return crate::error::exhausted(why).unwrap_or_else(|| {
+                    Error::Runtime(format!(
+                        "cannot start the name lookup's thread: {why} (memory or the thread limit ran out)"
+                    ))
+                });
             }
             if let Some(exhausted) = crate::error::exhausted(&err) {
                 return exhausted;

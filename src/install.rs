@@ -4,12 +4,14 @@
 //! The copy is atomic (`fs::write_atomically`: temp file in `DIR`, fsync, rename,
 //! directory fsync) and idempotent; a different file already there, or a symlink, is only
 //! replaced with `--force`, and then the link itself is replaced, never what it points to.
+//! An identical file is made executable in place, unless it is a hard link (its other
+//! names would change mode too): then the name is replaced.
 
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
@@ -52,8 +54,14 @@ pub fn install(dir: &Path, force: bool) -> Result<String, Error> {
     }
     match existing {
         Ok((file, existing)) if existing == binary => {
-            ensure_executable(&file, &target)?;
-            return Ok(format!("{} is already installed (unchanged)", redact::path(&target)));
+            let meta = file.metadata().map_err(|err| runtime(format!("cannot read {}", target.display()), err))?;
+            // A hard link shares its mode with its other names: made executable in place,
+            // a file elsewhere would change too, so such a name is replaced instead.
+            if meta.permissions().mode() & 0o777 == 0o755 || meta.nlink() == 1 {
+                ensure_executable(&file, &target)?;
+                return Ok(format!("{} is already installed (unchanged)", redact::path(&target)));
+            }
+            verbose!("replacing {}: a hard link, not 0755", target.display());
         }
         Ok(_) if !force => {
             return Err(Error::Usage(format!(

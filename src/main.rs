@@ -47,7 +47,7 @@ fn main() -> ExitCode {
     match stdout::check().and_then(|()| run(started)).and_then(|(text, deadline)| stdout::write(&text, deadline)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("tokenxchange: error: {}", redact::line(&err.to_string()));
+            redact::stderr(&format!("tokenxchange: error: {}", redact::line(&err.to_string())));
             ExitCode::from(err.exit_code())
         }
     }

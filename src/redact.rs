@@ -7,7 +7,8 @@
 //! percent- and form-encoded, JSON-escaped, and base64 (standard and URL-safe, at any
 //! offset inside a longer base64 text, also wrapped across lines); and beyond those exact
 //! forms, any run of 16 bytes or more of a secret in any casing, in the text as it stands,
-//! decoded (HTML entities, `\uXXXX`, percent-escapes, repeatedly) or as hex. Both escape
+//! decoded (HTML entities, `\uXXXX`, percent-escapes, repeatedly) or as hex (also in groups
+//! between separators, `5a 71`, `\x5a\x71`). Both escape
 //! control characters, so that a message stays one line and cannot move the terminal.
 //! Secrets are registered by `secret::Secret::new`, so no caller has to remember to pass
 //! them; what to look for is computed when text is first echoed after a registration.
@@ -50,7 +51,15 @@ pub fn verbose() -> bool {
 
 /// One `-v` line on stderr.
 pub fn say(text: &str) {
-    eprintln!("tokenxchange: {}", line(text));
+    stderr(&format!("tokenxchange: {}", line(text)));
+}
+
+/// Writes `text` and a newline to stderr, already redacted. A stderr that cannot be
+/// written (a pipe whose reader left: EPIPE) changes nothing: `eprintln!` would panic,
+/// which is SIGABRT in the release build, and drop the credential of a run that worked.
+pub fn stderr(text: &str) {
+    use std::io::Write;
+    _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
 /// Remembers `value` as a secret of this run.
@@ -64,16 +73,41 @@ pub fn register(value: &str) {
 /// blanked, control characters escaped, at most `max` characters (then `…`).
 pub fn echo(bytes: &[u8], max: usize) -> String {
     let text = String::from_utf8_lossy(bytes);
-    let text = blank(text.trim());
+    let text = text.trim();
+    let end = excerpt_end(text, max);
+    let blanked = blank(&text[..end]);
     let mut out = String::new();
-    for (count, c) in text.chars().enumerate() {
+    for (count, c) in blanked.chars().enumerate() {
         if count == max {
-            out.push('…');
             break;
         }
         push_escaped(&mut out, c);
     }
+    if blanked.chars().nth(max).is_some() || end < text.len() {
+        out.push('…');
+    }
     out
+}
+
+/// Where [`echo`]'s blanking of `text` may stop for an excerpt of `max` characters: past
+/// the excerpt (at most 4 bytes a character) and then room for the longest form a secret
+/// beginning inside it can take (16 times the longest secret: `\uXXXX`, entities,
+/// percent-escapes twice, hex, base64), white space not counted (wrapped base64 may hold
+/// it anywhere). Blanking a whole error page of 1 MiB took some 60 MB.
+fn excerpt_end(text: &str, max: usize) -> usize {
+    let longest = SECRETS.lock().unwrap_or_else(PoisonError::into_inner).iter().map(String::len).max();
+    let Some(longest) = longest else { return text.len() };
+    let room = max.saturating_mul(4).saturating_add(longest.saturating_mul(16)).saturating_add(1024);
+    let mut counted = 0;
+    for (at, byte) in text.bytes().enumerate() {
+        if !byte.is_ascii_whitespace() {
+            counted += 1;
+            if counted > room && text.is_char_boundary(at) {
+                return at;
+            }
+        }
+    }
+    text.len()
 }
 
 /// A whole message as it is printed: secrets blanked, control characters escaped; no cap.
@@ -105,8 +139,8 @@ fn push_escaped(out: &mut String, c: char) {
 
 /// `text` with every known form of every registered secret replaced by `[redacted]`,
 /// then every run of [`RUN`] or more bytes of a secret (any casing), found in the text as
-/// it stands, decoded (HTML entities, `\uXXXX`, `%XX`, repeatedly), as hex, or with line
-/// breaks taken out of base64.
+/// it stands, decoded (HTML entities, `\uXXXX`, `%XX`, repeatedly), as hex (also in groups
+/// between separators), or with line breaks taken out of base64.
 fn blank(text: &str) -> String {
     let Some(prepared) = prepared() else { return text.to_owned() };
     // Every match is found in the text as it came, then all are blanked at once: a
@@ -124,7 +158,7 @@ fn blank(text: &str) -> String {
             );
         }
     }
-    for view in [decoded(text), hex_view(text, 0), hex_view(text, 1)] {
+    for view in [decoded(text), hex_view(text, 0), hex_view(text, 1), hex_groups(text)] {
         ranges.extend(runs(&view, &prepared));
     }
     replace_ranges(text, ranges)
@@ -270,6 +304,38 @@ fn hex_view(text: &str, parity: usize) -> View {
         }
         // A gap between runs, so that no window spans two of them.
         out.push((0, i + run, i + run));
+        i += run;
+    }
+    View(out)
+}
+
+/// Hex written in groups between separators, as dumps and escapes write it (`5a 71 39`,
+/// `5a:71`, `\x5a\x71`, `0x5a, 0x71`, `5a71 396b`): runs of an even number of hex digits
+/// decoded, a gap of at most 4 other bytes between two runs skipped.
+fn hex_groups(text: &str) -> View {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut last_end = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let run = bytes[i..].iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        if run == 0 {
+            i += 1;
+            continue;
+        }
+        // A lone digit (the 0 of 0x) belongs to the gap; other odd runs end a group.
+        if run > 1 {
+            if i - last_end > 4 || run % 2 == 1 {
+                out.push((0, i, i));
+            }
+            if run % 2 == 0 {
+                for at in (i..i + run).step_by(2) {
+                    let digits = std::str::from_utf8(&bytes[at..at + 2]).unwrap_or("00");
+                    out.push((u8::from_str_radix(digits, 16).unwrap_or(0), at, at + 2));
+                }
+            }
+            last_end = i + run;
+        }
         i += run;
     }
     View(out)
@@ -486,6 +552,15 @@ mod tests {
         let html = secret.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
         let numeric: String = secret.chars().map(|c| format!("&#{};", u32::from(c))).collect();
         let twice = crate::form::FORM.encode(&crate::form::FORM.encode(secret));
+        let pairs_of = |size: usize, between: &str| -> String {
+            let groups: Vec<String> =
+                secret.as_bytes().chunks(size).map(|group| crate::form::hex(group, false)).collect();
+            groups.join(between)
+        };
+        let pairs = |between: &str, before: &str| -> String {
+            let groups: Vec<String> = secret.bytes().map(|b| format!("{before}{b:02x}")).collect();
+            groups.join(between)
+        };
         let wrapped: String = {
             let b64 = STANDARD.encode(secret);
             let (a, b) = b64.split_at(20);
@@ -503,8 +578,16 @@ mod tests {
             ("base64 across lines", wrapped),
             ("16-char prefix", secret[..16].to_string()),
             ("16-char middle, upper", secret[10..26].to_uppercase()),
+            ("hex, spaced", pairs(" ", "")),
+            ("hex, colons", pairs(":", "")),
+            ("hex, \\x", pairs("", "\\x")),
+            ("hex, 0x and commas", pairs(", ", "0x")),
+            ("hex, groups of 4", pairs_of(2, " ")),
         ] {
             let out = echo(format!("said: {echoed}.").as_bytes(), 10_000);
+            let out = out
+                .replace("said: \\x[redacted]", "said: [redacted]")
+                .replace("said: 0x[redacted]", "said: [redacted]");
             assert!(out.starts_with("said: [redacted]"), "{what}: {out}");
             let echoed: Vec<char> = echoed.chars().filter(|c| *c != '\n').collect();
             for window in echoed.windows(8) {
@@ -522,6 +605,19 @@ mod tests {
         register("Inner5ecret");
         register("Outer-part-Inner5ecret-more-text");
         assert_eq!(echo(b"x OUTER-PART-Inner5ecret-MORE-TEXT y", 100), "x [redacted] y");
+    }
+
+    #[test]
+    fn an_excerpt_of_a_long_text_still_blanks_a_secret_that_reaches_past_it() {
+        let secret = "excerpt-unit-Zq9kPw7X-secret";
+        register(secret);
+        // Each character as a hex entity: a form 8 times the secret, most of it past
+        // the excerpt's characters; then much more text.
+        let entities: String = secret.chars().map(|c| format!("&#x{:x};", u32::from(c))).collect();
+        let text = format!("said: {entities} {}", "y".repeat(100_000));
+        let shown = echo(text.as_bytes(), 12);
+        assert_eq!(shown, "said: [redac…");
+        assert_eq!(echo(text.as_bytes(), 40), "said: [redacted] yyyyyyyyyyyyyyyyyyyyyyy…");
     }
 
     #[test]

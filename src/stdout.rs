@@ -34,9 +34,11 @@ pub fn check() -> Result<(), Error> {
 }
 
 /// Writes all of `text` by `deadline`, or fails. Partial writes continue where they
-/// stopped (by bytes: a cut may fall inside a character), and a non-blocking stdout that
-/// is full is waited for until the deadline, then given up on.
+/// stopped (by bytes: a cut may fall inside a character). A full stdout is waited for
+/// until the deadline, then given up on: a non-blocking one in `poll`, a blocking one in
+/// `write` itself, which the [`Alarm`] interrupts.
 pub fn write(text: &str, deadline: Instant) -> Result<(), Error> {
+    let _alarm = Alarm::at(deadline);
     let mut bytes = text.as_bytes();
     while !bytes.is_empty() {
         // SAFETY: the pointer and length describe a live, initialised buffer.
@@ -48,13 +50,15 @@ pub fn write(text: &str, deadline: Instant) -> Result<(), Error> {
         let err = io::Error::last_os_error();
         match err.kind() {
             _ if written == 0 => return Err(failed(io::Error::from(io::ErrorKind::WriteZero))),
-            io::ErrorKind::Interrupted => {}
-            io::ErrorKind::WouldBlock => {
+            io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Err(Error::Runtime(
                         "cannot write to stdout: nobody read it within --timeout (the pipe stayed full)".into(),
                     ));
+                }
+                if err.kind() == io::ErrorKind::Interrupted {
+                    continue;
                 }
                 let millis = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
                 let mut ready = libc::pollfd { fd: 1, events: libc::POLLOUT, revents: 0 };
@@ -69,4 +73,42 @@ pub fn write(text: &str, deadline: Instant) -> Result<(), Error> {
 
 fn failed(err: io::Error) -> Error {
     Error::Runtime(format!("cannot write to stdout: {err}"))
+}
+
+/// SIGALRM from the deadline on, every 100 ms until dropped, with a handler that does
+/// nothing and no `SA_RESTART`: a blocking `write` or `poll` still waiting then returns
+/// (EINTR, or the bytes it wrote). Repeating, so that a signal that lands just before a
+/// call is not the last one. The kernel hands the process's SIGALRM to the main thread
+/// first, the one writing.
+struct Alarm;
+
+impl Alarm {
+    fn at(deadline: Instant) -> Alarm {
+        extern "C" fn wake(_: libc::c_int) {}
+        let left = deadline.saturating_duration_since(Instant::now()).max(std::time::Duration::from_millis(1));
+        let timer = libc::itimerval {
+            it_interval: libc::timeval { tv_sec: 0, tv_usec: 100_000 },
+            it_value: libc::timeval {
+                tv_sec: libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX),
+                tv_usec: libc::suseconds_t::from(left.subsec_micros()),
+            },
+        };
+        // SAFETY: a zeroed sigaction is a valid empty one; the handler is async-signal-safe
+        // (it does nothing); setitimer only reads `timer`.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = wake as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(libc::SIGALRM, &action, std::ptr::null_mut());
+            libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut());
+        }
+        Alarm
+    }
+}
+
+impl Drop for Alarm {
+    fn drop(&mut self) {
+        // SAFETY: a zeroed itimerval disarms the timer; the handler stays, harmless.
+        unsafe { libc::setitimer(libc::ITIMER_REAL, &std::mem::zeroed(), std::ptr::null_mut()) };
+    }
 }

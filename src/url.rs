@@ -84,11 +84,13 @@ impl fmt::Display for Url {
     }
 }
 
-/// `text` with the user info of its authority (`user:password@`) replaced by `***@`.
+/// `text` with everything from after `://` to its last `@` replaced by `***`: the user
+/// info (`user:password@`), also when a password holds an unescaped `/`, `?` or `#`,
+/// which would end the authority early. An `@` further on (in a path) masks more than
+/// needed, which a refusal can afford.
 fn masked(text: &str) -> String {
     let Some((scheme, rest)) = text.split_once("://") else { return text.to_owned() };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
+    match rest.rfind('@') {
         Some(at) => format!("{scheme}://***{}", &rest[at..]),
         None => text.to_owned(),
     }
@@ -179,6 +181,12 @@ mod tests {
             err.to_string(),
             "invalid --oidc-endpoint 'https://***@dex/token': expected https://HOST[:PORT]/PATH (no user info)"
         );
+        // A password with an unescaped '/', '?' or '#' ends the authority early as a URL
+        // parser reads it; it is masked all the same.
+        for bad in ["https://user:pa/55@dex/token", "https://user:pa?55@dex/token", "https://user:pa#55@dex/t@x"] {
+            let err = Url::parse(bad, false, "--oidc-endpoint").unwrap_err().to_string();
+            assert!(!err.contains("pa") && !err.contains("55") && err.contains("'https://***@"), "{err}");
+        }
         let err = Url::parse("https://dex/\u{1b}[2Jtoken\n", false, "token_endpoint from discovery").unwrap_err();
         assert_eq!(
             err.to_string(),

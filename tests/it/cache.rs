@@ -19,12 +19,19 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
 /// the cache does (format version 3): expiry is tested by setting the clock's reading in
 /// the entry, never by waiting for a short-lived token to run out.
 fn expire(file: &Path, expires_at: i64) {
+    restamp(file, None, expires_at);
+}
+
+/// Rewrites the cache entry `file` as stored at `stored_at` (when given) and expiring at
+/// `expires_at`, its check recomputed as the cache does.
+fn restamp(file: &Path, stored_at: Option<i64>, expires_at: i64) {
     let text = std::fs::read_to_string(file).unwrap();
     let Ok(Value::Object(entry)) = json::from_str::<Value>(&text) else {
         panic!("{} is not a JSON object", file.display())
     };
     let Some(Value::String(token)) = entry.get("token") else { panic!("no token in {}", file.display()) };
-    let Some(Value::Number(stored_at)) = entry.get("stored_at") else { panic!("no stored_at in {}", file.display()) };
+    let Some(Value::Number(stored)) = entry.get("stored_at") else { panic!("no stored_at in {}", file.display()) };
+    let stored_at = stored_at.map_or_else(|| stored.to_string(), |at| at.to_string());
     let digest = ring::digest::digest(
         &ring::digest::SHA256,
         format!("tokenxchange cache v3\n{stored_at}\n{expires_at}\n{token}").as_bytes(),
@@ -39,6 +46,34 @@ fn expire(file: &Path, expires_at: i64) {
 
 /// A time long past: 2001-09-09.
 const LONG_AGO: i64 = 1_000_000_000;
+
+/// An entry stored in the future (the clock was stepped back since, or the entry was
+/// forged) has no age that can be trusted: it is exchanged again, not served as new for
+/// as long as the clocks differ. It still stands in for an unreachable identity provider
+/// while it is valid by its expiry.
+#[test]
+fn an_entry_from_the_future_is_not_fresh() {
+    let env = Env::new();
+    let first = env.cached().run().success();
+    let files = entries(&env.cache_dir());
+    let expires_at = parse_rfc3339(first.expiration.as_deref().unwrap());
+    restamp(&files[0], Some(now() + 10 * 365 * 86_400), expires_at);
+    let run = env.cached().args(["--cache-max-age", "24h", "-v"]).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stderr.contains("was stored in the future"), "{run}");
+    assert_eq!(env.dex.token_requests(), 2, "exchanged again");
+
+    let second = Credential::parse(&run.stdout).unwrap();
+    let entry = entries(&env.cache_dir()).remove(0);
+    let expires_at = parse_rfc3339(second.expiration.as_deref().unwrap());
+    restamp(&entry, Some(now() + 10 * 365 * 86_400), expires_at);
+    let mut outage = env.cached();
+    outage.args(["--cache-max-age", "24h", "--retries", "0"]);
+    let Env { dex, dir, .. } = env;
+    drop(dex);
+    assert_eq!(outage.run().success().token, second.token, "served while Dex is unreachable");
+    drop(dir);
+}
 
 #[test]
 fn second_run_is_a_hit_with_identical_output() {

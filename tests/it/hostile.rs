@@ -95,6 +95,17 @@ fn inside_the_namespace() {
 /// ready long before the timeout however loaded the machine is.
 #[test]
 fn a_stdout_nobody_reads_is_given_up_within_the_timeout() {
+    a_full_stdout_is_given_up(true);
+}
+
+/// §2 for a blocking pipe (the usual kind): write(2) there does not return while the
+/// pipe is full, so the run must interrupt it when `--timeout` is used up.
+#[test]
+fn a_full_blocking_stdout_is_given_up_within_the_timeout() {
+    a_full_stdout_is_given_up(false);
+}
+
+fn a_full_stdout_is_given_up(nonblocking: bool) {
     let env = Env::new();
     env.cached().run().success();
     let mut fds = [0; 2];
@@ -110,6 +121,10 @@ fn a_stdout_nobody_reads_is_given_up_within_the_timeout() {
     // Fill it.
     // SAFETY: writes from a live buffer to the pipe this test owns.
     while unsafe { libc::write(fds[1], [b'x'; 512].as_ptr().cast(), 512) } > 0 {}
+    if !nonblocking {
+        // SAFETY: fcntl on a descriptor this test owns.
+        unsafe { libc::fcntl(fds[1], libc::F_SETFL, libc::fcntl(fds[1], libc::F_GETFL) & !libc::O_NONBLOCK) };
+    }
     let mut cmd = env.cached();
     cmd.args(["--timeout", "3s"]);
     let started = Instant::now();
@@ -134,6 +149,36 @@ fn a_stdout_nobody_reads_is_given_up_within_the_timeout() {
     );
     assert!(started.elapsed() < Duration::from_secs(3 + 15), "gave up within the timeout and slack");
     assert_eq!(env.dex.token_requests(), 1, "the run was a cache hit");
+}
+
+/// Runs `cmd` with stderr a pipe nobody reads any more (its read end closed): writing
+/// there fails with EPIPE (SIGPIPE is ignored by Rust's runtime).
+fn with_a_closed_stderr(cmd: &Cmd) -> (Option<i32>, Option<i32>, String) {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) returns.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both descriptors were just opened and are owned by nothing else.
+    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read_end);
+    let output = cmd.command().stdout(Stdio::piped()).stderr(Stdio::from(write_end)).output().unwrap();
+    (output.status.code(), output.status.signal(), String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// A stderr nobody reads does not change the outcome: the exit code stays the documented
+/// one (Rust's `eprintln!` panics on EPIPE: exit 101, or SIGABRT in the release build),
+/// and a credential is still printed after a warning or a `-v` line.
+#[test]
+fn a_stderr_nobody_reads_changes_no_exit_code() {
+    let env = Env::new();
+    let mut bogus = env.bare();
+    bogus.arg("--no-such-flag");
+    assert_eq!(with_a_closed_stderr(&bogus), (Some(2), None, String::new()));
+    let mut verbose = env.cached();
+    verbose.arg("-v");
+    let (code, signal, stdout) = with_a_closed_stderr(&verbose);
+    assert_eq!((code, signal), (Some(0), None));
+    Credential::parse(&stdout).unwrap();
+    assert_eq!(env.dex.token_requests(), 1);
 }
 
 /// Runs `cmd` under an address-space limit of `bytes`.
@@ -185,6 +230,53 @@ fn running_out_of_memory_is_one_line_and_exit_1() {
         }
     }
     assert!(out_of_memory > 0 && answered > 0, "{out_of_memory} out of memory, {answered} answered");
+}
+
+/// §3: a host name is looked up on a thread of its own (so that `--timeout` bounds the
+/// lookup); under every address-space limit, a thread that cannot start is one line and
+/// exit 1, never a panic (exit 101, or SIGABRT in the release build).
+#[test]
+fn a_lookup_thread_that_cannot_start_is_one_line_and_exit_1() {
+    let env = Env::new();
+    let mib = 1u64 << 20;
+    let version = |limit: u64| limited(Cmd::new(env.dir.join("home")).arg("--version"), libc::RLIMIT_AS, limit);
+    let floor = (1..512).map(|n| n * mib).find(|limit| version(*limit).code == Some(0)).expect("--version runs");
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut cmd = env.bare();
+    cmd.arg(format!("--oidc-endpoint=http://localhost:{port}/dex/token"))
+        .args(["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET, "--no-cache", "--retries", "0"])
+        .arg("--token-file")
+        .arg(&env.token_file);
+    let (mut ran_out, mut refused) = (0, 0);
+    for step in 0..32 {
+        let run = limited(&cmd, libc::RLIMIT_AS, floor + step * mib);
+        if run.code == Some(5) {
+            run.failure(5, "connection refused", &env.secrets());
+            refused += 1;
+        } else {
+            run.failure(1, "ran out", &env.secrets());
+            ran_out += 1;
+        }
+    }
+    assert!(ran_out > 0 && refused > 0, "{ran_out} ran out, {refused} refused");
+}
+
+/// An error page of 1 MiB (the most that is read) is shown as a short excerpt; blanking
+/// secrets in it is done on what can be shown plus room for a secret's longest form, not
+/// on the whole page (which took some 60 MB and a quarter of a second): the run refuses
+/// with the page's start under a limit of 16 MiB above what `--version` needs.
+#[test]
+fn a_huge_error_page_is_blanked_in_little_memory() {
+    let env = Env::new();
+    let mib = 1u64 << 20;
+    let version = |limit: u64| limited(Cmd::new(env.dir.join("home")).arg("--version"), libc::RLIMIT_AS, limit);
+    let floor = (1..512).map(|n| n * mib).find(|limit| version(*limit).code == Some(0)).expect("--version runs");
+    let page: String = (0..(1 << 20)).map(|i| char::from(b"0123456789abcdef"[(i * 7 + i / 16) % 16])).collect();
+    env.dex.push_fault(Fault::status(400, "text/plain", &page));
+    let mut cmd = env.cmd();
+    cmd.args(["--retries", "0"]);
+    let run = limited(&cmd, libc::RLIMIT_AS, floor + 16 * mib);
+    run.failure(4, &format!("answered HTTP 400 without an OAuth error: {}…", &page[..120]), &env.secrets());
 }
 
 /// §7: out of file descriptors is a failure of the run (exit 1), not of a file: under
@@ -356,6 +448,26 @@ fn install_never_touches_a_symlinks_target_and_escapes_paths() {
     let run = Cmd::new(dir.path().into()).arg("install").arg(&odd).run();
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(run.stdout, format!("installed {}/bin\\u{{1b}}[2J/tokenxchange\n", dir.path().display()));
+}
+
+/// §7 for a hard link: the installed name shares its inode with another file; making it
+/// executable in place would change that other file's mode, so the name is replaced.
+#[test]
+fn install_never_changes_the_mode_of_a_hard_links_other_name() {
+    let dir = TempDir::new("install-hard-link");
+    let other = dir.join("other");
+    std::fs::copy(BIN, &other).unwrap();
+    std::fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::hard_link(&other, bin.join("tokenxchange")).unwrap();
+    let run = Cmd::new(dir.path().into()).arg("install").arg(&bin).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    let meta = |path: &std::path::Path| std::fs::metadata(path).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(meta(&other).mode() & 0o777, 0o700, "the other name's mode is untouched\n{run}");
+    assert_eq!(meta(&bin.join("tokenxchange")).mode() & 0o777, 0o755, "{run}");
+    assert_ne!(meta(&other).ino(), meta(&bin.join("tokenxchange")).ino(), "the name was replaced");
 }
 
 /// §7: missing cache directories are made one by one inside their parent's descriptor
