@@ -332,9 +332,19 @@ fn authentication_config(plan: &Plan, target: &Target) -> Node {
     let issuer = plan.dex.as_ref().map_or(&plan.source_issuer, |dex| &dex.issuer);
     let allowed = [&plan.controller, &plan.server]
         .iter()
-        .map(|sa| format!("'{}'", plan.service_account(sa)))
+        .map(|sa| cel_string(&plan.service_account(sa)))
         .collect::<Vec<_>>()
         .join(", ");
+    // Behind Dex the `name` claim is whatever any of Dex's connectors calls its user, so
+    // the rule checks the ServiceAccount where only the source cluster's connector can put
+    // it: federated_claims (scope federated:id, which the plugin asks for by default).
+    let expression = match &plan.dex {
+        Some(dex) => format!(
+            "claims.federated_claims.connector_id == {} && claims.federated_claims.user_id in [{allowed}]",
+            cel_string(&dex.connector)
+        ),
+        None => format!("claims.{} in [{allowed}]", plan.username_claim),
+    };
     map([
         ("apiVersion", str(AUTHENTICATION_API_VERSION)),
         ("kind", str("AuthenticationConfiguration")),
@@ -345,7 +355,7 @@ fn authentication_config(plan: &Plan, target: &Target) -> Node {
                 (
                     "claimValidationRules",
                     Node::List(vec![map([
-                        ("expression", str(format!("claims.{} in [{allowed}]", plan.username_claim))),
+                        ("expression", str(expression)),
                         ("message", str("only Argo CD's ServiceAccounts of the source cluster may sign in")),
                     ])]),
                 ),
@@ -660,6 +670,11 @@ fn claim(name: String) -> Result<String, Error> {
     Ok(name)
 }
 
+/// A CEL string literal: single-quoted, its quote and backslash escaped.
+fn cel_string(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
 /// The certificates of a PEM file, re-encoded; an error unless the file is PEM holding
 /// certificates and nothing else.
 fn certificates(bytes: &[u8]) -> Result<String, &'static str> {
@@ -730,6 +745,33 @@ mod tests {
         assert_eq!(
             yaml::json(&policy(&plan)).split_whitespace().collect::<String>(),
             r#"{"endpoints":["https://dex.example.com/token"],"clientIDs":["argocd"],"files":["/var/run/secrets/tokenxchange/client-secret","/var/run/secrets/tokenxchange/token"],"clusters":{"https://prod-eu.example.com:6443":{"audiences":["prod-eu"]},"https://10.0.0.1":{"audiences":["prod-us"]}}}"#
+        );
+    }
+
+    fn rule(plan: &Plan) -> String {
+        let Node::Map(document) = authentication_config(plan, &plan.targets[0]) else { panic!() };
+        let text = yaml::json(&document[2].1);
+        let start = text.find("\"expression\": ").unwrap() + 14;
+        text[start..start + text[start..].find('\n').unwrap()].trim_end_matches(',').to_string()
+    }
+
+    /// Behind Dex, `name` is what any connector calls its user: the rule must ask for the
+    /// source cluster's connector, whose user id is the ServiceAccount.
+    #[test]
+    fn dex_rules_admit_the_service_accounts_through_the_connector_only() {
+        let plan = plan(Options { connector: Some("k8s'\\x".into()), ..options() }, &no_files).unwrap();
+        assert_eq!(
+            rule(&plan),
+            r#""claims.federated_claims.connector_id == 'k8s\\'\\\\x' && claims.federated_claims.user_id in ['system:serviceaccount:argocd:argocd-application-controller', 'system:serviceaccount:argocd:argocd-server']""#
+        );
+        let direct = super::plan(
+            Options { direct: true, issuer: None, connector: None, client_id: None, ..options() },
+            &no_files,
+        )
+        .unwrap();
+        assert_eq!(
+            rule(&direct),
+            r#""claims.sub in ['system:serviceaccount:argocd:argocd-application-controller', 'system:serviceaccount:argocd:argocd-server']""#
         );
     }
 
