@@ -265,12 +265,18 @@ pub fn documents(plan: &Plan) -> Vec<(String, Node)> {
             cluster_secret(plan, target),
         ));
     }
+    let (component, what) = match plan.dex {
+        Some(_) => ("deploy/argocd/component", ""),
+        None => ("deploy/direct/component", " (token file)"),
+    };
     out.push((
         format!(
-            "Argo CD: the operator policy, in the namespace Argo CD runs in. Mount ConfigMap {POLICY_CONFIGMAP}\n\
-             read-only at {POLICY_DIR} in argocd-application-controller and argocd-server: tokenxchange\n\
-             then makes a credential only for the servers above, each with its own audience{}.",
-            if plan.dex.is_none() { " (token file)" } else { "" }
+            "Argo CD: the operator policy, in place of {component}/policy.yaml\n\
+             (Helm: of the ConfigMap in extraObjects of deploy/argocd/helm-values.yaml), which\n\
+             already mount ConfigMap {POLICY_CONFIGMAP} read-only at {POLICY_DIR} in\n\
+             argocd-application-controller and argocd-server; applied beside them, their example\n\
+             policy would replace it. tokenxchange then makes a credential only for the servers\n\
+             above, each with its own audience{what}."
         ),
         policy_config_map(plan),
     ));

@@ -215,3 +215,18 @@ fn typed_values_cannot_change_the_structure() {
     );
     bad(&[DEX, &["--username-prefix=a\nkind: Pod"]].concat(), "invalid --username-prefix: control characters");
 }
+
+/// The component (and the Helm values) already ship a ConfigMap `tokenxchange-policy`
+/// with the kit's example policy: the generated one must say that it replaces that file,
+/// or the two fight and the example one refuses every run.
+#[test]
+fn the_policy_says_which_kit_file_it_replaces() {
+    for (args, file) in [(DEX, "deploy/argocd/component/policy.yaml"), (DIRECT, "deploy/direct/component/policy.yaml")] {
+        let run = setup(args);
+        assert_eq!(run.code, Some(0), "{run}");
+        let policy = run.stdout.rsplit("---\n").next().unwrap();
+        let comment: String = policy.lines().take_while(|l| l.starts_with("# ")).map(|l| &l[2..]).collect::<Vec<_>>().join(" ");
+        assert!(comment.contains(&format!("in place of {file}")), "{comment}");
+        assert!(comment.contains("extraObjects of deploy/argocd/helm-values.yaml"), "{comment}");
+    }
+}
