@@ -17,6 +17,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::{PemObject, SectionKind};
 
 use crate::error::Error;
+use crate::policy;
 use crate::redact;
 use crate::url::Url;
 use crate::yaml::{self, Node, map, str, strs};
@@ -172,8 +173,12 @@ pub fn plan(options: Options, read: &dyn Fn(&Path) -> io::Result<Vec<u8>>) -> Re
             |why: &str| Error::Usage(format!("invalid --target '{}': {why}", redact::echo(given.as_bytes(), 200)));
         let (name, server) = given.split_once('=').ok_or_else(|| invalid("expected NAME=URL"))?;
         let name = kubernetes_name(name.to_string(), "--target name", 63)?;
-        if https(server, "--target URL").is_err() {
-            return Err(invalid("the API server URL must be https://HOST[:PORT][/PATH]"));
+        // the policy's clusters keys are read as policy::server_key reads them: a server it
+        // cannot read would make the generated policy refuse every run
+        if https(server, "--target URL").is_err() || policy::server_key(server).is_none() {
+            return Err(invalid(
+                "the API server URL must be https://HOST[:PORT][/PATH], without dot or empty path segments or % escapes",
+            ));
         }
         if let Some(same) = targets.iter().find(|t| t.name == name) {
             return Err(invalid(&format!("the name {} is given twice", same.name)));
@@ -596,16 +601,10 @@ fn https(text: &str, flag: &str) -> Result<String, Error> {
     Ok(text.to_string())
 }
 
-/// Two spellings of one API server: scheme and host compared without case, the default
-/// port made explicit, the path without its trailing slash.
+/// Two spellings of one API server, as the policy file compares its clusters keys: scheme
+/// and host without case, the default port made explicit, one trailing slash dropped.
 fn same_server(a: &str, b: &str) -> bool {
-    let key = |text: &str| {
-        Url::parse(text, false, "--target").ok().map(|url| {
-            let path = text.split_once("://").map_or("", |(_, rest)| rest.find('/').map_or("", |i| &rest[i..]));
-            (url.host().to_ascii_lowercase(), url.port(), path.trim_end_matches('/').to_string())
-        })
-    };
-    key(a).is_some() && key(a) == key(b)
+    policy::server_key(a).is_some() && policy::server_key(a) == policy::server_key(b)
 }
 
 /// A DNS-1123 label (`max` 63) or subdomain (`max` 253): lower-case letters, digits and

@@ -136,6 +136,17 @@ fn non_https_urls_are_refused() {
     args.push("--target=dev=http://dev.example.com");
     bad(&args, "invalid --target 'dev=http://dev.example.com'");
     bad(&strs(&with(DEX, "--issuer", "--issuer=https://dex.example.com/?x=1")), "only https://HOST[:PORT][/PATH]");
+    // a server the policy file could not take as a clusters key: the generated policy
+    // would fail to load and refuse every run
+    for server in [
+        "https://b.example.com/a/../b",
+        "https://b.example.com//",
+        "https://b.example.com/%2e",
+        "https://b.example.com/./x",
+    ] {
+        let target = format!("--target=b={server}");
+        bad(&[DEX, &[target.as_str()]].concat(), &format!("invalid --target 'b={server}'"));
+    }
 }
 
 #[test]
@@ -146,6 +157,10 @@ fn a_target_listed_twice_is_refused() {
     let mut args = DEX.to_vec();
     args.push("--target=again=https://PROD-EU.example.com:6443/");
     bad(&args, "this API server is already target prod-eu");
+    // the same server as the policy file compares them (default port, one final /)
+    let mut args = DEX.to_vec();
+    args.push("--target=again=https://10.0.0.1:443/");
+    bad(&args, "this API server is already target prod-us");
     let mut args = DEX.to_vec();
     args.push("--target-ca=prod-eu=prod-eu-ca.pem");
     bad(&args, "this target's CA is given twice");
@@ -221,11 +236,13 @@ fn typed_values_cannot_change_the_structure() {
 /// or the two fight and the example one refuses every run.
 #[test]
 fn the_policy_says_which_kit_file_it_replaces() {
-    for (args, file) in [(DEX, "deploy/argocd/component/policy.yaml"), (DIRECT, "deploy/direct/component/policy.yaml")] {
+    for (args, file) in [(DEX, "deploy/argocd/component/policy.yaml"), (DIRECT, "deploy/direct/component/policy.yaml")]
+    {
         let run = setup(args);
         assert_eq!(run.code, Some(0), "{run}");
         let policy = run.stdout.rsplit("---\n").next().unwrap();
-        let comment: String = policy.lines().take_while(|l| l.starts_with("# ")).map(|l| &l[2..]).collect::<Vec<_>>().join(" ");
+        let comment: String =
+            policy.lines().take_while(|l| l.starts_with("# ")).map(|l| &l[2..]).collect::<Vec<_>>().join(" ");
         assert!(comment.contains(&format!("in place of {file}")), "{comment}");
         assert!(comment.contains("extraObjects of deploy/argocd/helm-values.yaml"), "{comment}");
     }
