@@ -383,7 +383,10 @@ fn authentication_config(plan: &Plan, target: &Target) -> Node {
 }
 
 /// The controller's binding to cluster-admin; argocd-server's narrower role and binding.
+/// Their names carry Argo CD's namespace: they are cluster-scoped, and two Argo CD
+/// instances wired to one target must not replace each other's bindings.
 fn rbac(plan: &Plan) -> Vec<(String, Node)> {
+    let server_name = format!("tokenxchange-{}-server", plan.namespace);
     let user = |sa: &str| {
         Node::List(vec![map([
             ("apiGroup", str("rbac.authorization.k8s.io")),
@@ -416,7 +419,7 @@ fn rbac(plan: &Plan) -> Vec<(String, Node)> {
     let server_role = map([
         ("apiVersion", str("rbac.authorization.k8s.io/v1")),
         ("kind", str("ClusterRole")),
-        ("metadata", map([("name", str("tokenxchange-argocd-server"))])),
+        ("metadata", map([("name", str(&server_name))])),
         ("rules", Node::List(rules)),
     ]);
     vec![
@@ -426,7 +429,11 @@ fn rbac(plan: &Plan) -> Vec<(String, Node)> {
                  gets cluster-admin, as Argo CD has on the cluster it runs in.",
                 plan.username(&plan.controller)
             ),
-            binding("tokenxchange-argocd-application-controller", "cluster-admin", &plan.controller),
+            binding(
+                &format!("tokenxchange-{}-application-controller", plan.namespace),
+                "cluster-admin",
+                &plan.controller,
+            ),
         ),
         (
             "RBAC: for argocd-server, exactly what upstream Argo CD's argocd-server ClusterRole allows\n\
@@ -436,7 +443,7 @@ fn rbac(plan: &Plan) -> Vec<(String, Node)> {
         ),
         (
             format!("RBAC: binds that role to argocd-server, signed in as {}.", plan.username(&plan.server)),
-            binding("tokenxchange-argocd-server", "tokenxchange-argocd-server", &plan.server),
+            binding(&server_name, &server_name, &plan.server),
         ),
     ]
 }

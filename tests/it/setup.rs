@@ -247,3 +247,16 @@ fn the_policy_says_which_kit_file_it_replaces() {
         assert!(comment.contains("extraObjects of deploy/argocd/helm-values.yaml"), "{comment}");
     }
 }
+
+/// Two Argo CD instances (namespaces) wired to one target: `kubectl apply` of the second's
+/// RBAC must not replace the first's bindings, so the cluster-scoped names carry the
+/// namespace (the default namespace keeps the names of the golden files).
+#[test]
+fn cluster_scoped_names_carry_the_namespace() {
+    let run = setup(&[DEX, &["--namespace=team-b"]].concat());
+    assert_eq!(run.code, Some(0), "{run}");
+    for name in ["tokenxchange-team-b-application-controller", "tokenxchange-team-b-server"] {
+        assert!(run.stdout.contains(&format!("  name: \"{name}\"\n")), "{name}\n{run}");
+    }
+    assert!(!run.stdout.contains("tokenxchange-argocd-"), "{run}");
+}
