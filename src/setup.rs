@@ -227,7 +227,9 @@ pub fn documents(plan: &Plan) -> Vec<(String, Node)> {
              trusts the source cluster's ServiceAccount tokens; Argo CD's client is confidential, its\n\
              secret read from $DEX_ARGOCD_CLIENT_SECRET (set it from a Secret with optional: false,\n\
              as deploy/dex/deployment-patch.yaml does); each target is a client that trusts Argo CD's\n\
-             (trustedPeers), so that a token asked for with --audience NAME carries aud NAME."
+             (trustedPeers), so that a token asked for with --audience NAME carries aud NAME. The\n\
+             target clients share that secret (Dex wants one; they never sign in), so the kit's\n\
+             per-target DEX_PROD_EU_CLIENT_SECRET is not needed: drop it from the patch."
                 .into(),
             dex_config(plan, dex),
         ));
