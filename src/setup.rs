@@ -266,7 +266,8 @@ pub fn documents(plan: &Plan) -> Vec<(String, Node)> {
         out.push((
             format!(
                 "Argo CD: the cluster Secret of target {} ({}),\n\
-                 in namespace {} of the cluster Argo CD runs in.",
+                 in namespace {} of the cluster Argo CD runs in. provideClusterInfo needs Argo CD 3.5\n\
+                 or later: older versions drop it, and the policy below then refuses every run.",
                 target.name, target.server, plan.namespace
             ),
             cluster_secret(plan, target),
