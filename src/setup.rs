@@ -156,8 +156,8 @@ pub fn plan(options: Options, read: &dyn Fn(&Path) -> io::Result<Vec<u8>>) -> Re
     let (default_claim, default_prefix) = if direct { ("sub", "source:") } else { ("name", "oidc:") };
     let username_claim = claim(options.username_claim.unwrap_or(default_claim.into()))?;
     let username_prefix = options.username_prefix.unwrap_or(default_prefix.into());
-    if username_prefix.chars().any(char::is_control) {
-        return Err(Error::Usage("invalid --username-prefix: control characters".into()));
+    if username_prefix.chars().any(|c| c.is_control() || yaml::special(c)) {
+        return Err(Error::Usage("invalid --username-prefix: control characters or line separators".into()));
     }
     let json = match options.output.as_deref() {
         None | Some("yaml") => false,
@@ -639,7 +639,7 @@ fn kubernetes_name(name: String, flag: &str, max: usize) -> Result<String, Error
 
 /// A Dex connector or client id: printable, no white space.
 fn dex_id(id: String, flag: &str) -> Result<String, Error> {
-    if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control() || yaml::special(c)) {
         return Err(Error::Usage(format!(
             "invalid {flag} '{}': a Dex id without white space",
             redact::echo(id.as_bytes(), 100)

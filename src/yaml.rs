@@ -43,7 +43,7 @@ pub fn document(comment: &str, node: &Node) -> String {
         out.push_str("# ");
         // A control character or a line separator would end the comment line early and
         // inject YAML: libyaml (and so kubectl) and PyYAML break lines at U+2028 and U+2029.
-        out.extend(line.chars().map(|c| if c.is_control() || yaml_special(c) { '?' } else { c }));
+        out.extend(line.chars().map(|c| if c.is_control() || special(c) { '?' } else { c }));
         out.push('\n');
     }
     block(&mut out, node, 0);
@@ -153,7 +153,7 @@ fn key_text(key: &str) -> String {
 
 /// Characters outside YAML's printable set or read as a line break by YAML 1.1 readers:
 /// the line and paragraph separators, the byte order mark, and U+FFFE and U+FFFF.
-fn yaml_special(c: char) -> bool {
+pub fn special(c: char) -> bool {
     matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}')
 }
 
@@ -170,7 +170,7 @@ pub fn quoted(text: &str) -> String {
             '\r' => out.push_str("\\r"),
             // control characters, DEL, the line separators YAML treats as breaks, and
             // what YAML does not allow in a document at all
-            c if c.is_control() || yaml_special(c) => {
+            c if c.is_control() || special(c) => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),

@@ -229,6 +229,14 @@ fn typed_values_cannot_change_the_structure() {
         "{run}"
     );
     bad(&[DEX, &["--username-prefix=a\nkind: Pod"]].concat(), "invalid --username-prefix: control characters");
+    // what YAML readers take for a line break, or refuse, has no place in a username:
+    // kubectl's YAML writer fails on it even where the reader got it right
+    for c in ['\u{2028}', '\u{2029}', '\u{feff}', '\u{fffe}', '\u{ffff}'] {
+        let prefix = format!("--username-prefix=a{c}b:");
+        bad(&[DEX, &[prefix.as_str()]].concat(), "invalid --username-prefix: control characters");
+        let connector = format!("--dex-connector=k{c}");
+        bad(&strs(&with(DEX, "--dex-connector", &connector)), "invalid --dex-connector");
+    }
 }
 
 /// The component (and the Helm values) already ship a ConfigMap `tokenxchange-policy`
