@@ -244,7 +244,9 @@ pub fn documents(plan: &Plan) -> Vec<(String, Node)> {
                 "Target {} ({}):\n\
                  the kube-apiserver's --authentication-config file (Kubernetes 1.30+; if the API server\n\
                  has one already, add this jwt entry to it). It trusts {issuer}\n\
-                 for audience {} and admits only Argo CD's two ServiceAccounts.",
+                 for audience {} and admits only Argo CD's two ServiceAccounts. The API server fetches\n\
+                 that issuer's keys itself: if its host does not trust the issuer's certificate, add the\n\
+                 CA's PEM as issuer.certificateAuthority, or every token is Unauthorized.",
                 target.name, target.server, target.name
             ),
             authentication_config(plan, target),
