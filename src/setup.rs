@@ -223,7 +223,9 @@ pub fn documents(plan: &Plan) -> Vec<(String, Node)> {
     let mut out = Vec::new();
     if let Some(dex) = &plan.dex {
         out.push((
-            "Dex: merge into Dex's config.yaml (storage, web and expiry stay yours). The oidc connector\n\
+            "Dex: merge into Dex's config.yaml (storage, web and expiry stay yours). oauth2.grantTypes\n\
+             lists only token exchange: if this Dex also serves logins, add their grants, or leave\n\
+             the key out where your config has none (all grants on), or they stop working. The oidc connector\n\
              trusts the source cluster's ServiceAccount tokens; Argo CD's client is confidential, its\n\
              secret read from $DEX_ARGOCD_CLIENT_SECRET (set it from a Secret with optional: false,\n\
              as deploy/dex/deployment-patch.yaml does); each target is a client that trusts Argo CD's\n\
