@@ -13,12 +13,9 @@ fn fixture(name: &str) -> PathBuf {
 fn setup(args: &[&str]) -> Run {
     let home = TempDir::new("setup-home");
     let mut cmd = Cmd::new(home.path().into());
-    // relative --target-ca paths are read from the fixtures directory
-    let mut command = cmd.arg("setup").args(args).command();
-    command.current_dir(fixture(""));
-    let started = std::time::Instant::now();
-    let output = command.output().expect("run tokenxchange setup");
-    Run::from_output(format!("{BIN} setup {}", args.join(" ")), output, started.elapsed())
+    // relative --target-ca paths are read from the fixtures directory; the watchdog kills
+    // a run that blocks
+    cmd.arg("setup").args(args).run_at(&fixture(""))
 }
 
 const DEX: &[&str] = &[
@@ -194,6 +191,14 @@ fn a_ca_file_that_is_not_pem_is_refused() {
         "cannot use CA file /nonexistent/ca.pem",
     );
     bad(&strs(&with(DEX, "--target-ca", "--target-ca=prod-eu=/dev")), "cannot use CA file /dev");
+    // a FIFO nobody writes to is refused at once, not waited on; a huge file is not read
+    let fifo = dir.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let ca = format!("--target-ca=prod-eu={}", fifo.display());
+    setup(&strs(&with(DEX, "--target-ca", &ca))).failure(2, "not a regular file", &[]).ended_within(DEFAULT_TIMEOUT);
+    let huge = dir.write("huge.pem", "A".repeat(2 << 20));
+    let ca = format!("--target-ca=prod-eu={}", huge.display());
+    bad(&strs(&with(DEX, "--target-ca", &ca)), "larger than 1024 KiB");
     bad(&strs(&with(DEX, "--target-ca", "--target-ca=staging=prod-eu-ca.pem")), "no --target has this name");
 }
 
