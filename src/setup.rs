@@ -17,6 +17,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::{PemObject, SectionKind};
 
 use crate::error::Error;
+use crate::policy;
 use crate::redact;
 use crate::url::Url;
 use crate::yaml::{self, Node, map, str, strs};
@@ -155,8 +156,8 @@ pub fn plan(options: Options, read: &dyn Fn(&Path) -> io::Result<Vec<u8>>) -> Re
     let (default_claim, default_prefix) = if direct { ("sub", "source:") } else { ("name", "oidc:") };
     let username_claim = claim(options.username_claim.unwrap_or(default_claim.into()))?;
     let username_prefix = options.username_prefix.unwrap_or(default_prefix.into());
-    if username_prefix.chars().any(char::is_control) {
-        return Err(Error::Usage("invalid --username-prefix: control characters".into()));
+    if username_prefix.chars().any(|c| c.is_control() || yaml::special(c)) {
+        return Err(Error::Usage("invalid --username-prefix: control characters or line separators".into()));
     }
     let json = match options.output.as_deref() {
         None | Some("yaml") => false,
@@ -172,8 +173,12 @@ pub fn plan(options: Options, read: &dyn Fn(&Path) -> io::Result<Vec<u8>>) -> Re
             |why: &str| Error::Usage(format!("invalid --target '{}': {why}", redact::echo(given.as_bytes(), 200)));
         let (name, server) = given.split_once('=').ok_or_else(|| invalid("expected NAME=URL"))?;
         let name = kubernetes_name(name.to_string(), "--target name", 63)?;
-        if https(server, "--target URL").is_err() {
-            return Err(invalid("the API server URL must be https://HOST[:PORT][/PATH]"));
+        // the policy's clusters keys are read as policy::server_key reads them: a server it
+        // cannot read would make the generated policy refuse every run
+        if https(server, "--target URL").is_err() || policy::server_key(server).is_none() {
+            return Err(invalid(
+                "the API server URL must be https://HOST[:PORT][/PATH], without dot or empty path segments or % escapes",
+            ));
         }
         if let Some(same) = targets.iter().find(|t| t.name == name) {
             return Err(invalid(&format!("the name {} is given twice", same.name)));
@@ -218,11 +223,15 @@ pub fn documents(plan: &Plan) -> Vec<(String, Node)> {
     let mut out = Vec::new();
     if let Some(dex) = &plan.dex {
         out.push((
-            "Dex: merge into Dex's config.yaml (storage, web and expiry stay yours). The oidc connector\n\
+            "Dex: merge into Dex's config.yaml (storage, web and expiry stay yours). oauth2.grantTypes\n\
+             lists only token exchange: if this Dex also serves logins, add their grants, or leave\n\
+             the key out where your config has none (all grants on), or they stop working. The oidc connector\n\
              trusts the source cluster's ServiceAccount tokens; Argo CD's client is confidential, its\n\
              secret read from $DEX_ARGOCD_CLIENT_SECRET (set it from a Secret with optional: false,\n\
              as deploy/dex/deployment-patch.yaml does); each target is a client that trusts Argo CD's\n\
-             (trustedPeers), so that a token asked for with --audience NAME carries aud NAME."
+             (trustedPeers), so that a token asked for with --audience NAME carries aud NAME. The\n\
+             target clients share that secret (Dex wants one; they never sign in), so the kit's\n\
+             per-target DEX_PROD_EU_CLIENT_SECRET is not needed: drop it from the patch."
                 .into(),
             dex_config(plan, dex),
         ));
@@ -237,7 +246,9 @@ pub fn documents(plan: &Plan) -> Vec<(String, Node)> {
                 "Target {} ({}):\n\
                  the kube-apiserver's --authentication-config file (Kubernetes 1.30+; if the API server\n\
                  has one already, add this jwt entry to it). It trusts {issuer}\n\
-                 for audience {} and admits only Argo CD's two ServiceAccounts.",
+                 for audience {} and admits only Argo CD's two ServiceAccounts. The API server fetches\n\
+                 that issuer's keys itself: if its host does not trust the issuer's certificate, add the\n\
+                 CA's PEM as issuer.certificateAuthority, or every token is Unauthorized.",
                 target.name, target.server, target.name
             ),
             authentication_config(plan, target),
@@ -259,18 +270,25 @@ pub fn documents(plan: &Plan) -> Vec<(String, Node)> {
         out.push((
             format!(
                 "Argo CD: the cluster Secret of target {} ({}),\n\
-                 in namespace {} of the cluster Argo CD runs in.",
+                 in namespace {} of the cluster Argo CD runs in. provideClusterInfo needs Argo CD 3.5\n\
+                 or later: older versions drop it, and the policy below then refuses every run.",
                 target.name, target.server, plan.namespace
             ),
             cluster_secret(plan, target),
         ));
     }
+    let (component, what) = match plan.dex {
+        Some(_) => ("deploy/argocd/component", ""),
+        None => ("deploy/direct/component", " (token file)"),
+    };
     out.push((
         format!(
-            "Argo CD: the operator policy, in the namespace Argo CD runs in. Mount ConfigMap {POLICY_CONFIGMAP}\n\
-             read-only at {POLICY_DIR} in argocd-application-controller and argocd-server: tokenxchange\n\
-             then makes a credential only for the servers above, each with its own audience{}.",
-            if plan.dex.is_none() { " (token file)" } else { "" }
+            "Argo CD: the operator policy, in place of {component}/policy.yaml\n\
+             (Helm: of the ConfigMap in extraObjects of deploy/argocd/helm-values.yaml), which\n\
+             already mount ConfigMap {POLICY_CONFIGMAP} read-only at {POLICY_DIR} in\n\
+             argocd-application-controller and argocd-server; applied beside them, their example\n\
+             policy would replace it. tokenxchange then makes a credential only for the servers\n\
+             above, each with its own audience{what}."
         ),
         policy_config_map(plan),
     ));
@@ -332,9 +350,19 @@ fn authentication_config(plan: &Plan, target: &Target) -> Node {
     let issuer = plan.dex.as_ref().map_or(&plan.source_issuer, |dex| &dex.issuer);
     let allowed = [&plan.controller, &plan.server]
         .iter()
-        .map(|sa| format!("'{}'", plan.service_account(sa)))
+        .map(|sa| cel_string(&plan.service_account(sa)))
         .collect::<Vec<_>>()
         .join(", ");
+    // Behind Dex the `name` claim is whatever any of Dex's connectors calls its user, so
+    // the rule checks the ServiceAccount where only the source cluster's connector can put
+    // it: federated_claims (scope federated:id, which the plugin asks for by default).
+    let expression = match &plan.dex {
+        Some(dex) => format!(
+            "claims.federated_claims.connector_id == {} && claims.federated_claims.user_id in [{allowed}]",
+            cel_string(&dex.connector)
+        ),
+        None => format!("claims.{} in [{allowed}]", plan.username_claim),
+    };
     map([
         ("apiVersion", str(AUTHENTICATION_API_VERSION)),
         ("kind", str("AuthenticationConfiguration")),
@@ -345,7 +373,7 @@ fn authentication_config(plan: &Plan, target: &Target) -> Node {
                 (
                     "claimValidationRules",
                     Node::List(vec![map([
-                        ("expression", str(format!("claims.{} in [{allowed}]", plan.username_claim))),
+                        ("expression", str(expression)),
                         ("message", str("only Argo CD's ServiceAccounts of the source cluster may sign in")),
                     ])]),
                 ),
@@ -362,7 +390,10 @@ fn authentication_config(plan: &Plan, target: &Target) -> Node {
 }
 
 /// The controller's binding to cluster-admin; argocd-server's narrower role and binding.
+/// Their names carry Argo CD's namespace: they are cluster-scoped, and two Argo CD
+/// instances wired to one target must not replace each other's bindings.
 fn rbac(plan: &Plan) -> Vec<(String, Node)> {
+    let server_name = format!("tokenxchange-{}-server", plan.namespace);
     let user = |sa: &str| {
         Node::List(vec![map([
             ("apiGroup", str("rbac.authorization.k8s.io")),
@@ -395,7 +426,7 @@ fn rbac(plan: &Plan) -> Vec<(String, Node)> {
     let server_role = map([
         ("apiVersion", str("rbac.authorization.k8s.io/v1")),
         ("kind", str("ClusterRole")),
-        ("metadata", map([("name", str("tokenxchange-argocd-server"))])),
+        ("metadata", map([("name", str(&server_name))])),
         ("rules", Node::List(rules)),
     ]);
     vec![
@@ -405,7 +436,11 @@ fn rbac(plan: &Plan) -> Vec<(String, Node)> {
                  gets cluster-admin, as Argo CD has on the cluster it runs in.",
                 plan.username(&plan.controller)
             ),
-            binding("tokenxchange-argocd-application-controller", "cluster-admin", &plan.controller),
+            binding(
+                &format!("tokenxchange-{}-application-controller", plan.namespace),
+                "cluster-admin",
+                &plan.controller,
+            ),
         ),
         (
             "RBAC: for argocd-server, exactly what upstream Argo CD's argocd-server ClusterRole allows\n\
@@ -415,7 +450,7 @@ fn rbac(plan: &Plan) -> Vec<(String, Node)> {
         ),
         (
             format!("RBAC: binds that role to argocd-server, signed in as {}.", plan.username(&plan.server)),
-            binding("tokenxchange-argocd-server", "tokenxchange-argocd-server", &plan.server),
+            binding(&server_name, &server_name, &plan.server),
         ),
     ]
 }
@@ -580,16 +615,10 @@ fn https(text: &str, flag: &str) -> Result<String, Error> {
     Ok(text.to_string())
 }
 
-/// Two spellings of one API server: scheme and host compared without case, the default
-/// port made explicit, the path without its trailing slash.
+/// Two spellings of one API server, as the policy file compares its clusters keys: scheme
+/// and host without case, the default port made explicit, one trailing slash dropped.
 fn same_server(a: &str, b: &str) -> bool {
-    let key = |text: &str| {
-        Url::parse(text, false, "--target").ok().map(|url| {
-            let path = text.split_once("://").map_or("", |(_, rest)| rest.find('/').map_or("", |i| &rest[i..]));
-            (url.host().to_ascii_lowercase(), url.port(), path.trim_end_matches('/').to_string())
-        })
-    };
-    key(a).is_some() && key(a) == key(b)
+    policy::server_key(a).is_some() && policy::server_key(a) == policy::server_key(b)
 }
 
 /// A DNS-1123 label (`max` 63) or subdomain (`max` 253): lower-case letters, digits and
@@ -614,7 +643,7 @@ fn kubernetes_name(name: String, flag: &str, max: usize) -> Result<String, Error
 
 /// A Dex connector or client id: printable, no white space.
 fn dex_id(id: String, flag: &str) -> Result<String, Error> {
-    if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control() || yaml::special(c)) {
         return Err(Error::Usage(format!(
             "invalid {flag} '{}': a Dex id without white space",
             redact::echo(id.as_bytes(), 100)
@@ -658,6 +687,11 @@ fn claim(name: String) -> Result<String, Error> {
         )));
     }
     Ok(name)
+}
+
+/// A CEL string literal: single-quoted, its quote and backslash escaped.
+fn cel_string(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
 /// The certificates of a PEM file, re-encoded; an error unless the file is PEM holding
@@ -730,6 +764,33 @@ mod tests {
         assert_eq!(
             yaml::json(&policy(&plan)).split_whitespace().collect::<String>(),
             r#"{"endpoints":["https://dex.example.com/token"],"clientIDs":["argocd"],"files":["/var/run/secrets/tokenxchange/client-secret","/var/run/secrets/tokenxchange/token"],"clusters":{"https://prod-eu.example.com:6443":{"audiences":["prod-eu"]},"https://10.0.0.1":{"audiences":["prod-us"]}}}"#
+        );
+    }
+
+    fn rule(plan: &Plan) -> String {
+        let Node::Map(document) = authentication_config(plan, &plan.targets[0]) else { panic!() };
+        let text = yaml::json(&document[2].1);
+        let start = text.find("\"expression\": ").unwrap() + 14;
+        text[start..start + text[start..].find('\n').unwrap()].trim_end_matches(',').to_string()
+    }
+
+    /// Behind Dex, `name` is what any connector calls its user: the rule must ask for the
+    /// source cluster's connector, whose user id is the ServiceAccount.
+    #[test]
+    fn dex_rules_admit_the_service_accounts_through_the_connector_only() {
+        let plan = plan(Options { connector: Some("k8s'\\x".into()), ..options() }, &no_files).unwrap();
+        assert_eq!(
+            rule(&plan),
+            r#""claims.federated_claims.connector_id == 'k8s\\'\\\\x' && claims.federated_claims.user_id in ['system:serviceaccount:argocd:argocd-application-controller', 'system:serviceaccount:argocd:argocd-server']""#
+        );
+        let direct = super::plan(
+            Options { direct: true, issuer: None, connector: None, client_id: None, ..options() },
+            &no_files,
+        )
+        .unwrap();
+        assert_eq!(
+            rule(&direct),
+            r#""claims.sub in ['system:serviceaccount:argocd:argocd-application-controller', 'system:serviceaccount:argocd:argocd-server']""#
         );
     }
 

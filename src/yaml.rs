@@ -41,8 +41,9 @@ pub fn document(comment: &str, node: &Node) -> String {
     let mut out = String::new();
     for line in comment.lines() {
         out.push_str("# ");
-        // A control character would end the comment line early and inject YAML.
-        out.extend(line.chars().map(|c| if c.is_control() { '?' } else { c }));
+        // A control character or a line separator would end the comment line early and
+        // inject YAML: libyaml (and so kubectl) and PyYAML break lines at U+2028 and U+2029.
+        out.extend(line.chars().map(|c| if c.is_control() || special(c) { '?' } else { c }));
         out.push('\n');
     }
     block(&mut out, node, 0);
@@ -114,14 +115,15 @@ fn after_key(out: &mut String, value: &Node, indent: usize) {
 }
 
 /// A literal block keeps every character as it is, so it is used only for text that it
-/// cannot change: several lines of printable ASCII, the first not starting with a space
-/// (that would need an indentation indicator), no line ending in white space, at most one
-/// final newline (`|` keeps exactly one, `|-` none).
+/// cannot change: several lines of printable ASCII, the first that is not empty not
+/// starting with a space (the reader takes the block's indentation from that line, so it
+/// would need an indentation indicator), no line ending in white space, at most one final
+/// newline (`|` keeps exactly one, `|-` none).
 fn literal_block_fits(text: &str) -> bool {
     let body = text.strip_suffix('\n').unwrap_or(text);
     body.contains('\n')
         && !body.ends_with('\n')
-        && !body.starts_with(' ')
+        && !body.trim_start_matches('\n').starts_with(' ')
         && body.bytes().all(|b| b == b'\n' || (b' '..=b'~').contains(&b))
         && body.split('\n').all(|line| !line.ends_with(' '))
 }
@@ -149,6 +151,12 @@ fn key_text(key: &str) -> String {
     if plain { key.to_string() } else { quoted(key) }
 }
 
+/// Characters outside YAML's printable set or read as a line break by YAML 1.1 readers:
+/// the line and paragraph separators, the byte order mark, and U+FFFE and U+FFFF.
+pub fn special(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}')
+}
+
 /// A double-quoted string with JSON's escapes: valid JSON and valid YAML.
 pub fn quoted(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
@@ -160,8 +168,9 @@ pub fn quoted(text: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            // control characters, DEL, and the line separators YAML treats as breaks
-            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}' | '\u{feff}') => {
+            // control characters, DEL, the line separators YAML treats as breaks, and
+            // what YAML does not allow in a document at all
+            c if c.is_control() || special(c) => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
@@ -229,6 +238,8 @@ mod tests {
             ]),
             "a: \"yes\"\nb: \"1.0\"\nc: \"x: y # z\"\nd: \"tab\\tquote\\\"back\\\\slash\\u0007\\u2028\"\ne: \"\"\nf: true\ng: 3600\n",
         );
+        // not in YAML's printable set: a reader refuses the whole stream
+        assert_eq!(quoted("\u{fffe}\u{ffff}\u{feff}"), "\"\\ufffe\\uffff\\ufeff\"");
     }
 
     #[test]
@@ -261,7 +272,7 @@ mod tests {
         check(map([("c", str("{\n  \"a\": 1\n}\n"))]), "c: |\n  {\n    \"a\": 1\n  }\n");
         check(map([("c", str("one\n\ntwo"))]), "c: |-\n  one\n\n  two\n");
         // a trailing space, a leading space, two final newlines, a tab, non-ASCII: quoted
-        for text in ["a \nb", " a\nb", "a\nb\n\n", "a\tb\nc", "é\nb", "single line"] {
+        for text in ["a \nb", " a\nb", "\n a\nb", "\n\n  a", "a\nb\n\n", "a\tb\nc", "é\nb", "single line"] {
             assert_eq!(document("", &map([("c", str(text))])), format!("c: {}\n", quoted(text)), "{text:?}");
         }
     }
@@ -269,6 +280,8 @@ mod tests {
     #[test]
     fn comments_cannot_break_out() {
         assert_eq!(document("where\nit goes\r: x", &map([("a", str("b"))])), "# where\n# it goes?: x\na: \"b\"\n");
+        // libyaml and PyYAML end a line at U+2028 and U+2029 (and U+0085)
+        assert_eq!(document("a\u{2028}kind: Pod\u{2029}b\u{85}c\u{feff}", &map([])), "# a?kind: Pod?b?c?\n{}\n");
     }
 
     #[test]

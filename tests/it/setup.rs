@@ -13,12 +13,9 @@ fn fixture(name: &str) -> PathBuf {
 fn setup(args: &[&str]) -> Run {
     let home = TempDir::new("setup-home");
     let mut cmd = Cmd::new(home.path().into());
-    // relative --target-ca paths are read from the fixtures directory
-    let mut command = cmd.arg("setup").args(args).command();
-    command.current_dir(fixture(""));
-    let started = std::time::Instant::now();
-    let output = command.output().expect("run tokenxchange setup");
-    Run::from_output(format!("{BIN} setup {}", args.join(" ")), output, started.elapsed())
+    // relative --target-ca paths are read from the fixtures directory; the watchdog kills
+    // a run that blocks
+    cmd.arg("setup").args(args).run_at(&fixture(""))
 }
 
 const DEX: &[&str] = &[
@@ -136,6 +133,17 @@ fn non_https_urls_are_refused() {
     args.push("--target=dev=http://dev.example.com");
     bad(&args, "invalid --target 'dev=http://dev.example.com'");
     bad(&strs(&with(DEX, "--issuer", "--issuer=https://dex.example.com/?x=1")), "only https://HOST[:PORT][/PATH]");
+    // a server the policy file could not take as a clusters key: the generated policy
+    // would fail to load and refuse every run
+    for server in [
+        "https://b.example.com/a/../b",
+        "https://b.example.com//",
+        "https://b.example.com/%2e",
+        "https://b.example.com/./x",
+    ] {
+        let target = format!("--target=b={server}");
+        bad(&[DEX, &[target.as_str()]].concat(), &format!("invalid --target 'b={server}'"));
+    }
 }
 
 #[test]
@@ -146,6 +154,10 @@ fn a_target_listed_twice_is_refused() {
     let mut args = DEX.to_vec();
     args.push("--target=again=https://PROD-EU.example.com:6443/");
     bad(&args, "this API server is already target prod-eu");
+    // the same server as the policy file compares them (default port, one final /)
+    let mut args = DEX.to_vec();
+    args.push("--target=again=https://10.0.0.1:443/");
+    bad(&args, "this API server is already target prod-us");
     let mut args = DEX.to_vec();
     args.push("--target-ca=prod-eu=prod-eu-ca.pem");
     bad(&args, "this target's CA is given twice");
@@ -179,6 +191,14 @@ fn a_ca_file_that_is_not_pem_is_refused() {
         "cannot use CA file /nonexistent/ca.pem",
     );
     bad(&strs(&with(DEX, "--target-ca", "--target-ca=prod-eu=/dev")), "cannot use CA file /dev");
+    // a FIFO nobody writes to is refused at once, not waited on; a huge file is not read
+    let fifo = dir.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let ca = format!("--target-ca=prod-eu={}", fifo.display());
+    setup(&strs(&with(DEX, "--target-ca", &ca))).failure(2, "not a regular file", &[]).ended_within(DEFAULT_TIMEOUT);
+    let huge = dir.write("huge.pem", "A".repeat(2 << 20));
+    let ca = format!("--target-ca=prod-eu={}", huge.display());
+    bad(&strs(&with(DEX, "--target-ca", &ca)), "larger than 1024 KiB");
     bad(&strs(&with(DEX, "--target-ca", "--target-ca=staging=prod-eu-ca.pem")), "no --target has this name");
 }
 
@@ -214,4 +234,42 @@ fn typed_values_cannot_change_the_structure() {
         "{run}"
     );
     bad(&[DEX, &["--username-prefix=a\nkind: Pod"]].concat(), "invalid --username-prefix: control characters");
+    // what YAML readers take for a line break, or refuse, has no place in a username:
+    // kubectl's YAML writer fails on it even where the reader got it right
+    for c in ['\u{2028}', '\u{2029}', '\u{feff}', '\u{fffe}', '\u{ffff}'] {
+        let prefix = format!("--username-prefix=a{c}b:");
+        bad(&[DEX, &[prefix.as_str()]].concat(), "invalid --username-prefix: control characters");
+        let connector = format!("--dex-connector=k{c}");
+        bad(&strs(&with(DEX, "--dex-connector", &connector)), "invalid --dex-connector");
+    }
+}
+
+/// The component (and the Helm values) already ship a ConfigMap `tokenxchange-policy`
+/// with the kit's example policy: the generated one must say that it replaces that file,
+/// or the two fight and the example one refuses every run.
+#[test]
+fn the_policy_says_which_kit_file_it_replaces() {
+    for (args, file) in [(DEX, "deploy/argocd/component/policy.yaml"), (DIRECT, "deploy/direct/component/policy.yaml")]
+    {
+        let run = setup(args);
+        assert_eq!(run.code, Some(0), "{run}");
+        let policy = run.stdout.rsplit("---\n").next().unwrap();
+        let comment: String =
+            policy.lines().take_while(|l| l.starts_with("# ")).map(|l| &l[2..]).collect::<Vec<_>>().join(" ");
+        assert!(comment.contains(&format!("in place of {file}")), "{comment}");
+        assert!(comment.contains("extraObjects of deploy/argocd/helm-values.yaml"), "{comment}");
+    }
+}
+
+/// Two Argo CD instances (namespaces) wired to one target: `kubectl apply` of the second's
+/// RBAC must not replace the first's bindings, so the cluster-scoped names carry the
+/// namespace (the default namespace keeps the names of the golden files).
+#[test]
+fn cluster_scoped_names_carry_the_namespace() {
+    let run = setup(&[DEX, &["--namespace=team-b"]].concat());
+    assert_eq!(run.code, Some(0), "{run}");
+    for name in ["tokenxchange-team-b-application-controller", "tokenxchange-team-b-server"] {
+        assert!(run.stdout.contains(&format!("  name: \"{name}\"\n")), "{name}\n{run}");
+    }
+    assert!(!run.stdout.contains("tokenxchange-argocd-"), "{run}");
 }

@@ -316,6 +316,13 @@ impl Cmd {
         self.run_command(self.command())
     }
 
+    /// [`Cmd::run`] in the working directory `dir`.
+    pub fn run_at(&self, dir: &std::path::Path) -> Run {
+        let mut command = self.command();
+        command.current_dir(dir);
+        self.run_command(command)
+    }
+
     /// [`Cmd::run`] in a private mount namespace where `policy` is `/etc/tokenxchange`.
     pub fn run_in(&self, policy: &PolicyDir) -> Run {
         self.run_command(policy.wrap(&self.command()))
