@@ -375,6 +375,12 @@ impl Flags {
         self.given.iter().filter(|(f, _)| f.name == flag.name).map(|(_, v)| text(v)).collect()
     }
 
+    /// The flags given that only serve an exchange, as they were spelled (for refusing
+    /// them with `--direct`).
+    fn exchange_only(&self) -> Vec<&str> {
+        self.given.iter().zip(&self.spelled).filter(|((flag, _), _)| flag.exchange).map(|(_, s)| s.as_str()).collect()
+    }
+
     /// Whether a switch was given.
     fn on(&self, name: &str) -> bool {
         let flag = row(name);
@@ -474,13 +480,7 @@ pub fn parse(
         Subcommand::Setup => {
             no_positionals(&positionals, command)?;
             let direct = flags.on("--direct");
-            let conflicts: Vec<&str> = flags
-                .given
-                .iter()
-                .zip(&flags.spelled)
-                .filter(|((flag, _), _)| flag.exchange)
-                .map(|(_, s)| s.as_str())
-                .collect();
+            let conflicts = flags.exchange_only();
             if direct && !conflicts.is_empty() {
                 return Err(Error::Usage(format!(
                     "setup --direct wires no Dex, so {} cannot go with it; remove them",
@@ -618,13 +618,7 @@ impl Layers<'_> {
 /// Layers flags, environment, per-cluster settings and defaults into a [`Config`].
 fn resolve(flags: Flags, layers: &Layers<'_>, info: exec_credential::ExecInfo) -> Result<Config, Error> {
     let direct = layers.switch(&flags, "--direct")?;
-    let conflicts: Vec<&str> = flags
-        .given
-        .iter()
-        .zip(&flags.spelled)
-        .filter(|((flag, _), _)| flag.exchange)
-        .map(|(_, s)| s.as_str())
-        .collect();
+    let conflicts = flags.exchange_only();
     if direct && !conflicts.is_empty() {
         return Err(Error::Usage(format!(
             "--direct prints the token file itself, so {} (for an exchange) cannot go with it; remove them",
