@@ -27,3 +27,12 @@ pub fn mkfifo(path: &Path) {
     let status = std::process::Command::new("mkfifo").arg(path).status();
     assert!(status.as_ref().is_ok_and(|s| s.success()), "mkfifo {}: {status:?}", path.display());
 }
+
+/// Copies a program that a test then runs, through `cp` (coreutils). Never with
+/// `std::fs::copy`: the test process would hold the new file open for writing, and a
+/// child that another test thread forks in that moment inherits the descriptor until its
+/// own exec, so running the copy fails now and then with "Text file busy" (ETXTBSY).
+pub fn copy_program(from: &Path, to: &Path) {
+    let status = std::process::Command::new("cp").arg(from).arg(to).status();
+    assert!(status.as_ref().is_ok_and(|s| s.success()), "cp {} {}: {status:?}", from.display(), to.display());
+}

@@ -28,7 +28,7 @@ mod time;
 
 pub use apiserver::{ApiServer, ApiServerConfig};
 pub use dex::{Client, ClientAuth, Dex, DexConfig, Fault, Recorded};
-pub use files::{default_cache_dir, files_with, mkfifo};
+pub use files::{copy_program, default_cache_dir, files_with, mkfifo};
 pub use http::AlertServer;
 pub use jwt::{SOURCE_ISSUER, SigningKey, claim_int, claim_str, decode_payload, mint_sa_token, mint_sa_token_at};
 pub use kubectl::{

@@ -106,7 +106,7 @@ fn the_static_binary_runs_in_an_empty_root() {
     let Some(chroot_bin) = need_program("chroot", test) else { return };
     let env = Env::new();
     let root = TempDir::new("scratch");
-    std::fs::copy(&binary, root.join("tokenxchange")).unwrap();
+    testkit::copy_program(&binary, &root.join("tokenxchange"));
     std::fs::write(root.join("token"), format!("{}\n", env.subject)).unwrap();
     std::fs::write(root.join("ca.pem"), env.dex.ca_pem()).unwrap();
     std::fs::create_dir(root.join("out")).unwrap();

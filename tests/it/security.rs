@@ -138,7 +138,7 @@ fn a_directory_above_that_can_be_passed_but_not_listed_still_caches() {
     let bin_dir = TempDir::new("bin-for-others");
     std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let program = bin_dir.join("tokenxchange");
-    std::fs::copy(BIN, &program).unwrap();
+    testkit::copy_program(BIN.as_ref(), &program);
     let as_other = |args: &[&str]| {
         let mut command = env.cached().command();
         let given: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
