@@ -291,15 +291,14 @@ fn hex_view(text: &str, parity: usize) -> View {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        let run = bytes[i..].iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        let run = hex_run(&bytes[i..]);
         if run == 0 {
             i += 1;
             continue;
         }
         let mut at = i + parity;
         while at + 2 <= i + run {
-            let digits = std::str::from_utf8(&bytes[at..at + 2]).unwrap_or("00");
-            out.push((u8::from_str_radix(digits, 16).unwrap_or(0), at, at + 2));
+            out.push(hex_byte(bytes, at));
             at += 2;
         }
         // A gap between runs, so that no window spans two of them.
@@ -307,6 +306,17 @@ fn hex_view(text: &str, parity: usize) -> View {
         i += run;
     }
     View(out)
+}
+
+/// How many hex digits `bytes` starts with.
+fn hex_run(bytes: &[u8]) -> usize {
+    bytes.iter().take_while(|b| b.is_ascii_hexdigit()).count()
+}
+
+/// The byte the two hex digits at `at` spell, with where they stand.
+fn hex_byte(bytes: &[u8], at: usize) -> (u8, usize, usize) {
+    let digits = std::str::from_utf8(&bytes[at..at + 2]).unwrap_or("00");
+    (u8::from_str_radix(digits, 16).unwrap_or(0), at, at + 2)
 }
 
 /// Hex written in groups between separators, as dumps and escapes write it (`5a 71 39`,
@@ -318,7 +328,7 @@ fn hex_groups(text: &str) -> View {
     let mut last_end = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let run = bytes[i..].iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        let run = hex_run(&bytes[i..]);
         if run == 0 {
             i += 1;
             continue;
@@ -328,10 +338,9 @@ fn hex_groups(text: &str) -> View {
             if i - last_end > 4 || run % 2 == 1 {
                 out.push((0, i, i));
             }
-            if run % 2 == 0 {
+            if run.is_multiple_of(2) {
                 for at in (i..i + run).step_by(2) {
-                    let digits = std::str::from_utf8(&bytes[at..at + 2]).unwrap_or("00");
-                    out.push((u8::from_str_radix(digits, 16).unwrap_or(0), at, at + 2));
+                    out.push(hex_byte(bytes, at));
                 }
             }
             last_end = i + run;

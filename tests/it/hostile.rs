@@ -203,6 +203,14 @@ fn limited(cmd: &Cmd, resource: libc::__rlimit_resource_t, limit: u64) -> Run {
     run
 }
 
+/// The smallest address-space limit, in whole MiB, under which `--version` runs: the
+/// floor of the memory sweeps below.
+fn version_floor(env: &Env) -> u64 {
+    let mib = 1u64 << 20;
+    let version = |limit: u64| limited(Cmd::new(env.dir.join("home")).arg("--version"), libc::RLIMIT_AS, limit);
+    (1..512).map(|n| n * mib).find(|limit| version(*limit).code == Some(0)).expect("--version runs")
+}
+
 /// §3: under every address-space limit from what `--version` needs up, a run that gets a
 /// large answer ends either with its result or with the one out-of-memory line: never
 /// SIGABRT, never "cannot reach".
@@ -210,8 +218,7 @@ fn limited(cmd: &Cmd, resource: libc::__rlimit_resource_t, limit: u64) -> Run {
 fn running_out_of_memory_is_one_line_and_exit_1() {
     let env = Env::new();
     let mib = 1u64 << 20;
-    let version = |limit: u64| limited(Cmd::new(env.dir.join("home")).arg("--version"), libc::RLIMIT_AS, limit);
-    let floor = (1..512).map(|n| n * mib).find(|limit| version(*limit).code == Some(0)).expect("--version runs");
+    let floor = version_floor(&env);
     // An 800 KB answer: read whole, then refused as too large for a credential.
     let token = format!("eyJhbGciOiJub25lIn0.{}.c2ln", URL_SAFE_NO_PAD.encode("x".repeat(600_000)));
     let body = format!(r#"{{"access_token":"{token}","issued_token_type":"{ID_TOKEN}","token_type":"bearer"}}"#);
@@ -239,8 +246,7 @@ fn running_out_of_memory_is_one_line_and_exit_1() {
 fn a_lookup_thread_that_cannot_start_is_one_line_and_exit_1() {
     let env = Env::new();
     let mib = 1u64 << 20;
-    let version = |limit: u64| limited(Cmd::new(env.dir.join("home")).arg("--version"), libc::RLIMIT_AS, limit);
-    let floor = (1..512).map(|n| n * mib).find(|limit| version(*limit).code == Some(0)).expect("--version runs");
+    let floor = version_floor(&env);
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut cmd = env.bare();
     cmd.arg(format!("--oidc-endpoint=http://localhost:{port}/dex/token"))
@@ -269,8 +275,7 @@ fn a_lookup_thread_that_cannot_start_is_one_line_and_exit_1() {
 fn a_huge_error_page_is_blanked_in_little_memory() {
     let env = Env::new();
     let mib = 1u64 << 20;
-    let version = |limit: u64| limited(Cmd::new(env.dir.join("home")).arg("--version"), libc::RLIMIT_AS, limit);
-    let floor = (1..512).map(|n| n * mib).find(|limit| version(*limit).code == Some(0)).expect("--version runs");
+    let floor = version_floor(&env);
     let page: String = (0..(1 << 20)).map(|i| char::from(b"0123456789abcdef"[(i * 7 + i / 16) % 16])).collect();
     env.dex.push_fault(Fault::status(400, "text/plain", &page));
     let mut cmd = env.cmd();
